@@ -1,0 +1,404 @@
+//! [`Agent`]: the tool-call conversation loop, and its [`Run`].
+//!
+#![doc = include_str!("../docs/agent-loop.md")]
+
+mod observer;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+
+pub use observer::{Event, Observer};
+
+use crate::chat::{
+    AssistantMessage, ChatBackend, ChatRequest, Message, ToolCall, ToolMessage, Usage,
+};
+use crate::error::{Error, Result};
+use crate::registry::ToolRegistry;
+use crate::tool::ToolError;
+
+/// The default limit of chat requests per run.
+pub const DEFAULT_MAX_STEPS: usize = 10;
+/// The default cap on one tool message's content, in bytes.
+pub const DEFAULT_MAX_TOOL_OUTPUT: usize = 64 * 1024;
+
+/// Runs the conversation: ask the model, run the tools it calls, send their
+/// answers back, until it answers in plain text.
+///
+/// ```
+/// use toolcall::chat::{ChatResponse, ScriptedBackend, ToolCall};
+/// use toolcall::{Agent, DynamicTool, ToolRegistry};
+/// use serde_json::json;
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let add = DynamicTool::new(
+///     "add",
+///     "Adds two integers.",
+///     json!({"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}),
+///     |v: serde_json::Value| async move { Ok::<_, String>(json!(v["a"].as_i64().unwrap_or(0) + v["b"].as_i64().unwrap_or(0))) },
+/// )?;
+/// let backend = ScriptedBackend::new([
+///     ChatResponse::tool_calls(vec![ToolCall::new("c1", "add", r#"{"a": 2, "b": 3}"#)]),
+///     ChatResponse::text("2 + 3 = 5"),
+/// ]);
+/// let agent = Agent::new(backend, ToolRegistry::new().with_dynamic(add)).system("Use tools.");
+/// let run = agent.run("What is 2 + 3?").await?;
+/// assert_eq!(run.answer(), "2 + 3 = 5");
+/// assert_eq!(run.messages()[3].content(), Some("5"));
+/// # Ok::<(), toolcall::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct Agent<B> {
+    backend: B,
+    registry: ToolRegistry,
+    system: Option<String>,
+    max_steps: usize,
+    tool_timeout: Option<Duration>,
+    max_tool_output: usize,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl<B: ChatBackend> Agent<B> {
+    /// An agent asking `backend`, with the tools in `registry`.
+    #[must_use]
+    pub fn new(backend: B, registry: ToolRegistry) -> Self {
+        Self {
+            backend,
+            registry,
+            system: None,
+            max_steps: DEFAULT_MAX_STEPS,
+            tool_timeout: Some(Duration::from_secs(60)),
+            max_tool_output: DEFAULT_MAX_TOOL_OUTPUT,
+            observer: None,
+        }
+    }
+
+    /// The system prompt, sent first in every new run.
+    #[must_use]
+    pub fn system(mut self, prompt: impl Into<String>) -> Self {
+        self.system = Some(prompt.into());
+        self
+    }
+
+    /// The limit of chat requests per run (default 10, at least 1).
+    #[must_use]
+    pub fn max_steps(mut self, steps: usize) -> Self {
+        self.max_steps = steps.max(1);
+        self
+    }
+
+    /// The time one tool call may take (default 60 s; `None` for no limit).
+    #[must_use]
+    pub fn tool_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.tool_timeout = timeout.into();
+        self
+    }
+
+    /// The most bytes of one tool message; longer output is cut with a visible marker.
+    #[must_use]
+    pub fn max_tool_output(mut self, bytes: usize) -> Self {
+        self.max_tool_output = bytes;
+        self
+    }
+
+    /// Watches every step.
+    #[must_use]
+    pub fn observer(mut self, observer: impl Observer + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// The backend.
+    pub fn get_ref(&self) -> &B {
+        &self.backend
+    }
+
+    /// The tools.
+    pub fn registry(&self) -> &ToolRegistry {
+        &self.registry
+    }
+
+    /// Asks `question` in a new conversation.
+    ///
+    /// # Errors
+    /// See [`Agent::resume`].
+    pub async fn run(&self, question: impl Into<String>) -> Result<Run> {
+        let mut messages = Vec::with_capacity(8);
+        if let Some(system) = &self.system {
+            messages.push(Message::system(system.clone()));
+        }
+        messages.push(Message::user(question));
+        self.resume(messages).await
+    }
+
+    /// Asks a follow-up `question` in an existing conversation (e.g. a previous
+    /// [`Run::into_messages`]). The system prompt is added only if `history` has none.
+    ///
+    /// # Errors
+    /// See [`Agent::resume`].
+    pub async fn run_with_history(
+        &self,
+        mut history: Vec<Message>,
+        question: impl Into<String>,
+    ) -> Result<Run> {
+        if let Some(system) = &self.system {
+            if !matches!(history.first(), Some(Message::System { .. })) {
+                history.insert(0, Message::system(system.clone()));
+            }
+        }
+        history.push(Message::user(question));
+        self.resume(history).await
+    }
+
+    /// Runs the loop from `messages` as they are.
+    ///
+    /// # Errors
+    /// The backend's errors (transport, timeout, HTTP error answers, unreadable
+    /// responses), [`Error::StepLimit`] when the model still asks for tools after
+    /// the last allowed request, and registration problems recorded by the registry.
+    /// A tool's failure is *not* an error: the model is told and the run goes on.
+    pub async fn resume(&self, messages: Vec<Message>) -> Result<Run> {
+        self.registry.check()?;
+        let span = tracing::info_span!(
+            "toolcall.run",
+            tools = self.registry.len(),
+            max_steps = self.max_steps
+        );
+        self.drive(messages).instrument(span).await
+    }
+
+    async fn drive(&self, mut messages: Vec<Message>) -> Result<Run> {
+        let tools = (!self.registry.is_empty()).then(|| self.registry.tools_json());
+        let mut steps = Vec::new();
+        let mut usage = Usage::default();
+        for step in 1..=self.max_steps {
+            self.emit(&Event::RequestSent {
+                step,
+                messages: &messages,
+            });
+            let started = Instant::now();
+            let request = ChatRequest {
+                messages: &messages,
+                tools,
+            };
+            let response = self
+                .backend
+                .chat(request)
+                .instrument(tracing::debug_span!("chat", step))
+                .await?;
+            let elapsed = started.elapsed();
+            self.emit(&Event::ResponseReceived {
+                step,
+                response: &response,
+                elapsed,
+            });
+            if let Some(u) = response.usage {
+                usage += u;
+            }
+            steps.push(Step {
+                usage: response.usage,
+                tool_calls: response.message.tool_calls.len(),
+                finish_reason: response.finish_reason.clone(),
+                elapsed,
+            });
+            let message = response.message;
+            if message.tool_calls.is_empty() {
+                // The stop rule: no tool calls means the answer, whatever finish_reason says.
+                let answer = message.content.clone().unwrap_or_default();
+                let reasoning = message.reasoning.clone();
+                messages.push(Message::Assistant(message));
+                return Ok(Run {
+                    answer,
+                    reasoning,
+                    messages,
+                    steps,
+                    usage,
+                });
+            }
+            messages.push(Message::Assistant(message));
+            if step == self.max_steps {
+                break;
+            }
+            let Some(Message::Assistant(turn)) = messages.last() else {
+                break;
+            };
+            let contents = futures::future::join_all(
+                turn.tool_calls
+                    .iter()
+                    .map(|call| self.call_tool(step, call)),
+            )
+            .await;
+            let answers: Vec<Message> = turn
+                .tool_calls
+                .iter()
+                .zip(contents)
+                .map(|(call, content)| {
+                    Message::Tool(ToolMessage {
+                        tool_call_id: call.id.clone(),
+                        name: Some(call.function.name.clone()),
+                        content,
+                    })
+                })
+                .collect();
+            messages.extend(answers);
+        }
+        Err(Error::StepLimit {
+            steps: self.max_steps,
+            transcript: Box::new(messages),
+        })
+    }
+
+    async fn call_tool(&self, step: usize, call: &ToolCall) -> String {
+        self.emit(&Event::ToolStarted { step, call });
+        let started = Instant::now();
+        let span = tracing::debug_span!("tool", name = %call.function.name, id = %call.id);
+        let dispatch = self
+            .registry
+            .dispatch(&call.function.name, &call.function.arguments);
+        let outcome = match self.tool_timeout {
+            Some(limit) => match tokio::time::timeout(limit, dispatch).instrument(span).await {
+                Ok(result) => result,
+                Err(_) => Err(ToolError::Timeout {
+                    tool: call.function.name.clone(),
+                    after: limit,
+                }),
+            },
+            None => dispatch.instrument(span).await,
+        };
+        let duration = started.elapsed();
+        let (content, error) = match outcome {
+            Ok(content) => (cap(content, self.max_tool_output), None),
+            Err(e) => (cap(e.to_model_text(), self.max_tool_output), Some(e)),
+        };
+        if let Some(e) = &error {
+            tracing::debug!(tool = %call.function.name, error = %e, "tool call failed");
+        }
+        self.emit(&Event::ToolFinished {
+            step,
+            call,
+            duration,
+            error: error.as_ref(),
+            content: &content,
+        });
+        content
+    }
+
+    fn emit(&self, event: &Event<'_>) {
+        if let Some(o) = &self.observer {
+            o.on_event(event);
+        }
+    }
+}
+
+/// Cuts `content` to at most `max` bytes (on a char boundary) and says so.
+fn cap(mut content: String, max: usize) -> String {
+    if content.len() <= max {
+        return content;
+    }
+    let total = content.len();
+    let mut end = max;
+    while !content.is_char_boundary(end) {
+        end -= 1;
+    }
+    content.truncate(end);
+    content.push_str(&format!("\n[truncated: showing {end} of {total} bytes]"));
+    content
+}
+
+impl<B: fmt::Debug> fmt::Debug for Agent<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Agent")
+            .field("backend", &self.backend)
+            .field("registry", &self.registry)
+            .field("system", &self.system)
+            .field("max_steps", &self.max_steps)
+            .field("tool_timeout", &self.tool_timeout)
+            .field("max_tool_output", &self.max_tool_output)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One chat request of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Step {
+    /// The response's token counts, if the server sent them.
+    pub usage: Option<Usage>,
+    /// How many tool calls the response asked for.
+    pub tool_calls: usize,
+    /// The response's `finish_reason`, as sent.
+    pub finish_reason: Option<String>,
+    /// How long the request took.
+    pub elapsed: Duration,
+}
+
+/// A finished run: the answer, the transcript, the token usage.
+#[derive(Debug, Clone)]
+pub struct Run {
+    answer: String,
+    reasoning: Option<String>,
+    messages: Vec<Message>,
+    steps: Vec<Step>,
+    usage: Usage,
+}
+
+impl Run {
+    /// The model's final text.
+    #[must_use]
+    pub fn answer(&self) -> &str {
+        &self.answer
+    }
+
+    /// The model's reasoning for the final answer, if it showed any.
+    #[must_use]
+    pub fn reasoning(&self) -> Option<&str> {
+        self.reasoning.as_deref()
+    }
+
+    /// Every message of the conversation, the final answer last.
+    #[must_use]
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+
+    /// The transcript, to continue the conversation with [`Agent::run_with_history`].
+    #[must_use]
+    pub fn into_messages(self) -> Vec<Message> {
+        self.messages
+    }
+
+    /// One entry per chat request.
+    #[must_use]
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// Token usage summed over the run.
+    #[must_use]
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    /// The final assistant message.
+    #[must_use]
+    pub fn final_message(&self) -> Option<&AssistantMessage> {
+        match self.messages.last() {
+            Some(Message::Assistant(a)) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cap_marks_what_it_cut() {
+        let s = cap("héllo world".to_owned(), 2);
+        assert!(s.starts_with('h'), "{s}");
+        assert!(s.contains("[truncated: showing 1 of 12 bytes]"), "{s}");
+        assert_eq!(cap("short".to_owned(), 10), "short");
+    }
+}

@@ -1,0 +1,281 @@
+//! Wire types of `/v1/chat/completions`: messages, tool calls, usage.
+//!
+//! Plain serde data. What the crate *sends* is strict (see [`Message`]'s
+//! `Serialize`); what it *reads* from servers goes through
+//! [`recover`](super::recover), which tolerates the quirks real servers have.
+
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
+
+/// One message of a chat conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Message {
+    /// Instructions for the model.
+    System {
+        /// The text.
+        content: String,
+    },
+    /// The user's words.
+    User {
+        /// The text.
+        content: String,
+    },
+    /// The model's turn: text, tool calls, or both.
+    Assistant(AssistantMessage),
+    /// A tool's answer to one call.
+    Tool(ToolMessage),
+}
+
+/// The model's turn.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct AssistantMessage {
+    /// The text, if any. Left out on the wire when the message only carries tool calls.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// The model's reasoning (`reasoning_content`, or a `<think>` block), kept
+    /// apart from the answer and never sent back.
+    #[serde(default, skip)]
+    pub reasoning: Option<String>,
+    /// The tools the model asked for, in order.
+    #[serde(default)]
+    pub tool_calls: Vec<ToolCall>,
+}
+
+impl AssistantMessage {
+    /// A text-only assistant message.
+    #[must_use]
+    pub fn text(content: impl Into<String>) -> Self {
+        Self {
+            content: Some(content.into()),
+            reasoning: None,
+            tool_calls: Vec::new(),
+        }
+    }
+
+    /// An assistant message carrying tool calls and no text.
+    #[must_use]
+    pub fn tool_calls(calls: Vec<ToolCall>) -> Self {
+        Self {
+            content: None,
+            reasoning: None,
+            tool_calls: calls,
+        }
+    }
+}
+
+/// A tool's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct ToolMessage {
+    /// The id of the call this answers.
+    pub tool_call_id: String,
+    /// The tool's name (sent unless the backend is told not to).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The tool's output, or `error: …`.
+    pub content: String,
+}
+
+impl Message {
+    /// A system message.
+    #[must_use]
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::System {
+            content: content.into(),
+        }
+    }
+
+    /// A user message.
+    #[must_use]
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::User {
+            content: content.into(),
+        }
+    }
+
+    /// An assistant text message.
+    #[must_use]
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::Assistant(AssistantMessage::text(content))
+    }
+
+    /// A tool message answering `call`.
+    #[must_use]
+    pub fn tool(call: &ToolCall, content: impl Into<String>) -> Self {
+        Self::Tool(ToolMessage {
+            tool_call_id: call.id.clone(),
+            name: Some(call.function.name.clone()),
+            content: content.into(),
+        })
+    }
+
+    /// The message's role as sent on the wire.
+    #[must_use]
+    pub fn role(&self) -> &'static str {
+        match self {
+            Self::System { .. } => "system",
+            Self::User { .. } => "user",
+            Self::Assistant(_) => "assistant",
+            Self::Tool(_) => "tool",
+        }
+    }
+
+    /// The text content, if any.
+    #[must_use]
+    pub fn content(&self) -> Option<&str> {
+        match self {
+            Self::System { content } | Self::User { content } => Some(content),
+            Self::Assistant(a) => a.content.as_deref(),
+            Self::Tool(t) => Some(&t.content),
+        }
+    }
+
+    /// Serializes with or without the tool message's `name`.
+    pub(crate) fn wire(&self, tool_name: bool) -> WireMessage<'_> {
+        WireMessage {
+            message: self,
+            tool_name,
+        }
+    }
+}
+
+/// How a message is sent: strict.
+pub(crate) struct WireMessage<'a> {
+    message: &'a Message,
+    tool_name: bool,
+}
+
+impl Serialize for WireMessage<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("role", self.message.role())?;
+        match self.message {
+            Message::System { content } | Message::User { content } => {
+                map.serialize_entry("content", content)?;
+            }
+            Message::Assistant(a) => {
+                let text = a.content.as_deref().filter(|c| !c.trim().is_empty());
+                match text {
+                    Some(c) => map.serialize_entry("content", c)?,
+                    // A text-less turn without calls still needs a content key.
+                    None if a.tool_calls.is_empty() => map.serialize_entry("content", "")?,
+                    None => {}
+                }
+                if !a.tool_calls.is_empty() {
+                    map.serialize_entry("tool_calls", &a.tool_calls)?;
+                }
+            }
+            Message::Tool(t) => {
+                map.serialize_entry("tool_call_id", &t.tool_call_id)?;
+                if self.tool_name {
+                    if let Some(name) = &t.name {
+                        map.serialize_entry("name", name)?;
+                    }
+                }
+                map.serialize_entry("content", &t.content)?;
+            }
+        }
+        map.end()
+    }
+}
+
+impl Serialize for Message {
+    /// The strict wire form, tool `name` included.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.wire(true).serialize(serializer)
+    }
+}
+
+/// A call the model asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct ToolCall {
+    /// The call's id, echoed in the tool message's `tool_call_id`.
+    pub id: String,
+    /// The function to call.
+    pub function: FunctionCall,
+}
+
+impl ToolCall {
+    /// A call of `name` with `arguments` (a JSON text).
+    #[must_use]
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        arguments: impl Into<String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            function: FunctionCall {
+                name: name.into(),
+                arguments: arguments.into(),
+            },
+        }
+    }
+}
+
+impl Serialize for ToolCall {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("id", &self.id)?;
+        map.serialize_entry("type", "function")?;
+        map.serialize_entry("function", &self.function)?;
+        map.end()
+    }
+}
+
+/// The function part of a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FunctionCall {
+    /// The tool's name.
+    pub name: String,
+    /// The arguments, as JSON text; always sent as a string.
+    pub arguments: String,
+}
+
+/// Token counts of one response, or summed over a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Usage {
+    /// Tokens in the prompt.
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    /// Tokens generated.
+    #[serde(default)]
+    pub completion_tokens: u64,
+    /// Their sum as the server counted it.
+    #[serde(default)]
+    pub total_tokens: u64,
+}
+
+impl Usage {
+    /// Creates usage figures.
+    #[must_use]
+    pub fn new(prompt_tokens: u64, completion_tokens: u64, total_tokens: u64) -> Self {
+        Self {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens,
+        }
+    }
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, rhs: Self) {
+        self.prompt_tokens += rhs.prompt_tokens;
+        self.completion_tokens += rhs.completion_tokens;
+        self.total_tokens += rhs.total_tokens;
+    }
+}
+
+impl std::ops::Add for Usage {
+    type Output = Self;
+    fn add(mut self, rhs: Self) -> Self {
+        self += rhs;
+        self
+    }
+}

@@ -1,0 +1,179 @@
+//! Chat backends: the [`ChatBackend`] trait, its request and response, and the
+//! OpenAI-compatible implementation.
+
+mod message;
+mod openai;
+pub mod recover;
+mod retry;
+mod scripted;
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+pub use message::{AssistantMessage, FunctionCall, Message, ToolCall, ToolMessage, Usage};
+pub use openai::{DEFAULT_BASE_URL, OpenAiCompatible};
+pub use retry::RetryPolicy;
+pub use scripted::ScriptedBackend;
+
+use crate::error::Result;
+
+/// One chat request: the conversation so far and the tools on offer.
+///
+/// Borrowed, so an agent sends its history without copying it.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ChatRequest<'a> {
+    /// Every message so far, oldest first.
+    pub messages: &'a [Message],
+    /// The `tools` array, already serialized (see [`ToolRegistry::tools_json`](crate::ToolRegistry::tools_json)).
+    /// `None` or an empty array sends no tools.
+    pub tools: Option<&'a RawValue>,
+}
+
+impl<'a> ChatRequest<'a> {
+    /// A request for `messages` with no tools.
+    #[must_use]
+    pub fn new(messages: &'a [Message]) -> Self {
+        Self {
+            messages,
+            tools: None,
+        }
+    }
+
+    /// Offers the tools in `tools` (a serialized `tools` array).
+    #[must_use]
+    pub fn tools(mut self, tools: &'a RawValue) -> Self {
+        self.tools = Some(tools);
+        self
+    }
+}
+
+/// What the server answered, read tolerantly (see [`recover`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ChatResponse {
+    /// The model's turn: text, reasoning, tool calls.
+    pub message: AssistantMessage,
+    /// The server's `finish_reason`, as sent (any string; `None` when absent or null).
+    /// The agent does not trust it: no tool calls means the answer.
+    pub finish_reason: Option<String>,
+    /// Token counts, when the server sent them.
+    pub usage: Option<Usage>,
+    /// The response id, when sent.
+    pub id: Option<String>,
+    /// The model that answered, when sent.
+    pub model: Option<String>,
+}
+
+impl ChatResponse {
+    /// A final text answer.
+    #[must_use]
+    pub fn text(content: impl Into<String>) -> Self {
+        Self {
+            message: AssistantMessage::text(content),
+            finish_reason: Some("stop".into()),
+            ..Self::default()
+        }
+    }
+
+    /// A response asking for tool calls.
+    #[must_use]
+    pub fn tool_calls(calls: Vec<ToolCall>) -> Self {
+        Self {
+            message: AssistantMessage::tool_calls(calls),
+            finish_reason: Some("tool_calls".into()),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the usage figures.
+    #[must_use]
+    pub fn with_usage(mut self, usage: Usage) -> Self {
+        self.usage = Some(usage);
+        self
+    }
+
+    /// Reads a `/v1/chat/completions` response body, tolerantly.
+    ///
+    /// # Errors
+    /// [`Error::InvalidResponse`](crate::Error::InvalidResponse) when the body is
+    /// not a chat completion at all.
+    pub fn from_json(body: &[u8]) -> Result<Self> {
+        recover::parse_response(body)
+    }
+}
+
+/// Which tool the model must, may or must not call.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ToolChoice {
+    /// The model decides (`"auto"`), the default.
+    #[default]
+    Auto,
+    /// No tool calls (`"none"`).
+    None,
+    /// At least one tool call (`"required"`).
+    Required,
+    /// This function (`{"type":"function","function":{"name":…}}`).
+    Function(String),
+}
+
+impl Serialize for ToolChoice {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::Auto => s.serialize_str("auto"),
+            Self::None => s.serialize_str("none"),
+            Self::Required => s.serialize_str("required"),
+            Self::Function(name) => {
+                serde_json::json!({"type": "function", "function": {"name": name}}).serialize(s)
+            }
+        }
+    }
+}
+
+/// Something that answers chat requests: an OpenAI-compatible server, a script, your own.
+///
+/// As small as tower's `Service`: one method, object-safe, so
+/// `Box<dyn ChatBackend>` and `Arc<dyn ChatBackend>` work.
+#[async_trait::async_trait]
+pub trait ChatBackend: Send + Sync {
+    /// Sends one request and reads the response.
+    ///
+    /// # Errors
+    /// Whatever ends the call: transport, timeout, an HTTP error answer, an unreadable body.
+    async fn chat(&self, request: ChatRequest<'_>) -> Result<ChatResponse>;
+}
+
+#[async_trait::async_trait]
+impl<B: ChatBackend + ?Sized> ChatBackend for Box<B> {
+    async fn chat(&self, request: ChatRequest<'_>) -> Result<ChatResponse> {
+        (**self).chat(request).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<B: ChatBackend + ?Sized> ChatBackend for std::sync::Arc<B> {
+    async fn chat(&self, request: ChatRequest<'_>) -> Result<ChatResponse> {
+        (**self).chat(request).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<B: ChatBackend + ?Sized> ChatBackend for &B {
+    async fn chat(&self, request: ChatRequest<'_>) -> Result<ChatResponse> {
+        (**self).chat(request).await
+    }
+}
+
+impl fmt::Display for ToolChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::None => f.write_str("none"),
+            Self::Required => f.write_str("required"),
+            Self::Function(n) => write!(f, "function {n}"),
+        }
+    }
+}

@@ -1,0 +1,35 @@
+#![doc = include_str!("docs/crate.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod agent;
+pub mod chat;
+mod error;
+mod registry;
+pub mod schema;
+mod tool;
+pub mod tools;
+
+pub use agent::Agent;
+pub use chat::{ChatBackend, OpenAiCompatible};
+pub use error::{ApiError, Error, Result};
+pub use registry::ToolRegistry;
+#[doc(no_inline)]
+pub use schemars;
+pub use tool::{DynamicTool, Tool, ToolError};
+
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<ToolRegistry>();
+    assert_send_sync::<OpenAiCompatible>();
+    assert_send_sync::<Agent<OpenAiCompatible>>();
+    assert_send_sync::<Error>();
+};

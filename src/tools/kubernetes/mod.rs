@@ -1,0 +1,1 @@
+//! Kubernetes troubleshooting tools on kube-rs.
