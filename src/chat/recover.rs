@@ -552,4 +552,4 @@ fn status_text(status: u16) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {}
+mod tests;
