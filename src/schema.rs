@@ -328,9 +328,15 @@ mod tests {
         assert_eq!(s["required"], json!(["name", "limit", "mode", "inner"]));
         assert_eq!(s["additionalProperties"], json!(false));
         assert_eq!(s["properties"]["limit"]["type"], json!(["integer", "null"]));
-        assert_eq!(s["properties"]["inner"]["additionalProperties"], json!(false));
+        assert_eq!(
+            s["properties"]["inner"]["additionalProperties"],
+            json!(false)
+        );
         assert_eq!(s["properties"]["inner"]["type"], json!(["object", "null"]));
-        assert_eq!(s["properties"]["mode"]["enum"], json!(["fast", "slow", null]));
+        assert_eq!(
+            s["properties"]["mode"]["enum"],
+            json!(["fast", "slow", null])
+        );
         assert!(!s.to_string().contains("format"));
     }
 

@@ -1,5 +1,10 @@
 //! `OpenAiCompatible` against wiremock: what it sends, retries, and every error path.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod support;
 
@@ -20,7 +25,9 @@ fn fast_retry() -> RetryPolicy {
 }
 
 fn backend(server: &MockServer) -> OpenAiCompatible {
-    OpenAiCompatible::new(format!("{}/v1/", server.uri())).model("m").retry(fast_retry())
+    OpenAiCompatible::new(format!("{}/v1/", server.uri()))
+        .model("m")
+        .retry(fast_retry())
 }
 
 fn final_answer() -> ResponseTemplate {
@@ -52,22 +59,36 @@ async fn sends_key_headers_sampling_and_extra_body() {
         .extra_body("parallel_tool_calls", json!(true))
         .extra_body("seed", json!(7));
     let r = ask(&b).await.unwrap();
-    assert!(r.message.content.unwrap().starts_with("istio-proxy in payments"));
+    assert!(
+        r.message
+            .content
+            .unwrap()
+            .starts_with("istio-proxy in payments")
+    );
     let body = &support::bodies(&server).await[0];
     assert_eq!(body["model"], "m");
     assert_eq!(body["temperature"], 0.5);
     assert_eq!(body["max_tokens"], 64);
-    assert_eq!(body["chat_template_kwargs"], json!({"enable_thinking": false}));
+    assert_eq!(
+        body["chat_template_kwargs"],
+        json!({"enable_thinking": false})
+    );
     assert_eq!(body["parallel_tool_calls"], true);
     assert_eq!(body["seed"], 7);
     assert!(body.get("tools").is_none() && body.get("tool_choice").is_none());
-    assert!(!format!("{b:?}").contains("sk-test"), "Debug must redact the key");
+    assert!(
+        !format!("{b:?}").contains("sk-test"),
+        "Debug must redact the key"
+    );
 }
 
 #[tokio::test]
 async fn tool_choice_variants_are_sent_with_tools() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(final_answer()).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(final_answer())
+        .mount(&server)
+        .await;
     let registry = support::seed::registry();
     for (choice, expected) in [
         (ToolChoice::Auto, json!("auto")),
@@ -91,22 +112,40 @@ async fn tool_choice_variants_are_sent_with_tools() {
 #[tokio::test]
 async fn strict_wire_shape_and_tool_name_switch() {
     let server = MockServer::start().await;
-    Mock::given(method("POST")).respond_with(final_answer()).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(final_answer())
+        .mount(&server)
+        .await;
     let call = ToolCall::new("c1", "f", r#"{"a":1}"#);
     let history = vec![
         Message::user("q"),
-        Message::Assistant(toolcall::chat::AssistantMessage::tool_calls(vec![call.clone()])),
+        Message::Assistant(toolcall::chat::AssistantMessage::tool_calls(vec![
+            call.clone(),
+        ])),
         Message::tool(&call, "out"),
     ];
-    backend(&server).chat(ChatRequest::new(&history)).await.unwrap();
-    backend(&server).tool_message_name(false).chat(ChatRequest::new(&history)).await.unwrap();
+    backend(&server)
+        .chat(ChatRequest::new(&history))
+        .await
+        .unwrap();
+    backend(&server)
+        .tool_message_name(false)
+        .chat(ChatRequest::new(&history))
+        .await
+        .unwrap();
     let bodies = support::bodies(&server).await;
     assert_eq!(
         bodies[0]["messages"][1],
         json!({"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]})
     );
-    assert_eq!(bodies[0]["messages"][2], json!({"role": "tool", "tool_call_id": "c1", "name": "f", "content": "out"}));
-    assert_eq!(bodies[1]["messages"][2], json!({"role": "tool", "tool_call_id": "c1", "content": "out"}));
+    assert_eq!(
+        bodies[0]["messages"][2],
+        json!({"role": "tool", "tool_call_id": "c1", "name": "f", "content": "out"})
+    );
+    assert_eq!(
+        bodies[1]["messages"][2],
+        json!({"role": "tool", "tool_call_id": "c1", "content": "out"})
+    );
 }
 
 #[tokio::test]
@@ -121,32 +160,74 @@ async fn error_400_carries_the_server_message_and_is_not_retried() {
         .mount(&server)
         .await;
     let err = ask(&backend(&server)).await.unwrap_err();
-    let Error::Api(api) = &err else { panic!("{err:?}") };
+    let Error::Api(api) = &err else {
+        panic!("{err:?}")
+    };
     assert_eq!(api.status, 400);
-    assert_eq!(api.message, "the request exceeds the available context size, try increasing it");
+    assert_eq!(
+        api.message,
+        "the request exceeds the available context size, try increasing it"
+    );
     assert_eq!(api.kind.as_deref(), Some("exceed_context_size_error"));
-    assert!(err.to_string().contains("exceeds the available context size"));
+    assert!(
+        err.to_string()
+            .contains("exceeds the available context size")
+    );
 }
 
 #[tokio::test]
 async fn every_error_body_shape_becomes_the_servers_words() {
     let cases: [(u16, &str, &str, &str); 6] = [
-        (401, r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#, "application/json", "Incorrect API key provided"),
-        (404, r#"{"error":"model \"qwen9\" not found, try pulling it first"}"#, "application/json", "model \"qwen9\" not found, try pulling it first"),
-        (400, r#"{"detail":"Not Found"}"#, "application/json", "Not Found"),
-        (400, r#"{"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","param":null,"code":400}"#, "application/json", "This model's maximum context length is 4096 tokens."),
-        (403, "Forbidden: token lacks scope", "text/plain", "Forbidden: token lacks scope"),
-        (413, "<html><head><title>413 Request Entity Too Large</title></head><body>nginx</body></html>", "text/html", "413 Request Entity Too Large"),
+        (
+            401,
+            r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}"#,
+            "application/json",
+            "Incorrect API key provided",
+        ),
+        (
+            404,
+            r#"{"error":"model \"qwen9\" not found, try pulling it first"}"#,
+            "application/json",
+            "model \"qwen9\" not found, try pulling it first",
+        ),
+        (
+            400,
+            r#"{"detail":"Not Found"}"#,
+            "application/json",
+            "Not Found",
+        ),
+        (
+            400,
+            r#"{"object":"error","message":"This model's maximum context length is 4096 tokens.","type":"BadRequestError","param":null,"code":400}"#,
+            "application/json",
+            "This model's maximum context length is 4096 tokens.",
+        ),
+        (
+            403,
+            "Forbidden: token lacks scope",
+            "text/plain",
+            "Forbidden: token lacks scope",
+        ),
+        (
+            413,
+            "<html><head><title>413 Request Entity Too Large</title></head><body>nginx</body></html>",
+            "text/html",
+            "413 Request Entity Too Large",
+        ),
     ];
     for (status, body, content_type, words) in cases {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(status).set_body_raw(body.as_bytes().to_vec(), content_type))
+            .respond_with(
+                ResponseTemplate::new(status).set_body_raw(body.as_bytes().to_vec(), content_type),
+            )
             .expect(1)
             .mount(&server)
             .await;
         let err = ask(&backend(&server)).await.unwrap_err();
-        let Error::Api(api) = &err else { panic!("{err:?}") };
+        let Error::Api(api) = &err else {
+            panic!("{err:?}")
+        };
         assert_eq!((api.status, api.message.as_str()), (status, words));
     }
 }
@@ -166,14 +247,20 @@ async fn retry_after_429_then_success() {
     let r = ask(&backend(&server)).await.unwrap();
     assert!(r.message.content.is_some());
     // The wait came from Retry-After (1 s), not from the 5 ms backoff.
-    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn retry_after_as_http_date_is_honoured() {
     let server = MockServer::start().await;
     let when = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(2));
-    let limited = ResponseTemplate::new(503).insert_header("retry-after", when.as_str()).set_body_string("Loading model");
+    let limited = ResponseTemplate::new(503)
+        .insert_header("retry-after", when.as_str())
+        .set_body_string("Loading model");
     Mock::given(method("POST"))
         .respond_with(support::Sequence::new(vec![limited, final_answer()]))
         .expect(2)
@@ -181,7 +268,11 @@ async fn retry_after_as_http_date_is_honoured() {
         .await;
     let started = std::time::Instant::now();
     ask(&backend(&server)).await.unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -202,7 +293,10 @@ async fn error_500_then_success() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(support::Sequence::new(vec![
-            support::json_reply(500, r#"{"error":{"code":500,"message":"slot unavailable","type":"server_error"}}"#),
+            support::json_reply(
+                500,
+                r#"{"error":{"code":500,"message":"slot unavailable","type":"server_error"}}"#,
+            ),
             final_answer(),
         ]))
         .expect(2)
@@ -233,7 +327,10 @@ async fn timeout_is_a_typed_error() {
         .await;
     let b = backend(&server).timeout(Duration::from_millis(200));
     let err = ask(&b).await.unwrap_err();
-    assert!(matches!(err, Error::Timeout(d) if d == Duration::from_millis(200)), "{err:?}");
+    assert!(
+        matches!(err, Error::Timeout(d) if d == Duration::from_millis(200)),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -257,15 +354,23 @@ async fn unreadable_2xx_body_is_invalid_response() {
         .mount(&server)
         .await;
     let err = ask(&backend(&server)).await.unwrap_err();
-    assert!(matches!(err, Error::InvalidResponse { ref body, .. } if body.contains("captive portal")), "{err:?}");
+    assert!(
+        matches!(err, Error::InvalidResponse { ref body, .. } if body.contains("captive portal")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn bad_configuration_is_reported_not_panicked() {
     let err = ask(&OpenAiCompatible::new("not a url")).await.unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err:?}");
-    let err = ask(&OpenAiCompatible::new("http://localhost:1/v1").header("bad header", "x")).await.unwrap_err();
-    assert!(matches!(err, Error::Config(ref m) if m.contains("bad header")), "{err:?}");
+    let err = ask(&OpenAiCompatible::new("http://localhost:1/v1").header("bad header", "x"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Config(ref m) if m.contains("bad header")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -284,9 +389,22 @@ async fn reads_the_llm_fixtures() {
     assert_eq!(call.id, "call_R4nD0mT00lCa11Id000000000001");
     assert_eq!(call.function.name, "run_postgres_query");
     let args: Value = serde_json::from_str(&call.function.arguments).unwrap();
-    assert!(args["sql_query"].as_str().unwrap().starts_with("SELECT pod, container"));
+    assert!(
+        args["sql_query"]
+            .as_str()
+            .unwrap()
+            .starts_with("SELECT pod, container")
+    );
     assert_eq!(single.message.content, None);
     let parallel = ask(&b).await.unwrap();
-    let names: Vec<_> = parallel.message.tool_calls.iter().map(|c| c.function.name.as_str()).collect();
-    assert_eq!(names, ["get_kubernetes_pod_logs", "get_kubernetes_pod_memory_data"]);
+    let names: Vec<_> = parallel
+        .message
+        .tool_calls
+        .iter()
+        .map(|c| c.function.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["get_kubernetes_pod_logs", "get_kubernetes_pod_memory_data"]
+    );
 }

@@ -33,12 +33,25 @@ async fn seed_conversation_end_to_end() {
     let sent = support::bodies(&server).await;
     assert_eq!(sent.len(), 4);
     for (i, body) in sent.iter().enumerate() {
-        let expected: Value = serde_json::from_str(seed::fixture(&format!("request-{}.json", i + 1))).unwrap();
+        let expected: Value =
+            serde_json::from_str(seed::fixture(&format!("request-{}.json", i + 1))).unwrap();
         assert_eq!(body, &expected, "request {} differs", i + 1);
     }
     let response4: Value = serde_json::from_str(seed::fixture("response-4.json")).unwrap();
-    assert_eq!(run.answer(), response4["choices"][0]["message"]["content"].as_str().unwrap());
-    assert_eq!(run.usage(), Usage::new(707 + 832 + 950 + 1072, 42 + 42 + 43 + 126, 749 + 874 + 993 + 1198));
+    assert_eq!(
+        run.answer(),
+        response4["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+    );
+    assert_eq!(
+        run.usage(),
+        Usage::new(
+            707 + 832 + 950 + 1072,
+            42 + 42 + 43 + 126,
+            749 + 874 + 993 + 1198
+        )
+    );
     assert_eq!(run.steps().len(), 4);
     assert_eq!(run.steps()[3].finish_reason.as_deref(), Some("tool_calls"));
     assert_eq!(run.steps()[0].usage, Some(Usage::new(707, 42, 749)));

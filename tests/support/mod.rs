@@ -1,5 +1,13 @@
 //! Shared test helpers: a scripted wiremock LLM server and fixture loading.
-#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 pub mod seed;
 
@@ -18,7 +26,10 @@ pub struct Sequence {
 
 impl Sequence {
     pub fn new(replies: Vec<ResponseTemplate>) -> Self {
-        Self { next: AtomicUsize::new(0), replies }
+        Self {
+            next: AtomicUsize::new(0),
+            replies,
+        }
     }
 }
 
@@ -31,7 +42,8 @@ impl Respond for Sequence {
 
 /// A JSON body response as llama.cpp sends it.
 pub fn json_reply(status: u16, body: &str) -> ResponseTemplate {
-    ResponseTemplate::new(status).set_body_raw(body.as_bytes().to_vec(), "application/json; charset=utf-8")
+    ResponseTemplate::new(status)
+        .set_body_raw(body.as_bytes().to_vec(), "application/json; charset=utf-8")
 }
 
 /// Starts an LLM mock that answers `/v1/chat/completions` with `replies` in order.

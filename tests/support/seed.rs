@@ -62,18 +62,42 @@ macro_rules! seed_tool {
     };
 }
 
-seed_tool!(PodLogs, "get_kubernetes_pod_logs", PodArgs,
-    "Retrieves logs from a specific pod in a Kubernetes cluster. Useful for debugging crashes or errors.", LOGS);
-seed_tool!(PodMemory, "get_kubernetes_pod_memory_data", PodArgs,
-    "Retrieves the current memory usage, request, and limit of a specific pod in a Kubernetes cluster.", MEMORY);
-seed_tool!(PodCpu, "get_kubernetes_pod_cpu_data", PodArgs,
-    "Retrieves the current cpu usage, request, and limit of a specific pod in a Kubernetes cluster.", CPU);
-seed_tool!(PostgresQuery, "run_postgres_query", QueryArgs,
-    "Executes a read-only SQL query against the PostgreSQL database.", "[]");
+seed_tool!(
+    PodLogs,
+    "get_kubernetes_pod_logs",
+    PodArgs,
+    "Retrieves logs from a specific pod in a Kubernetes cluster. Useful for debugging crashes or errors.",
+    LOGS
+);
+seed_tool!(
+    PodMemory,
+    "get_kubernetes_pod_memory_data",
+    PodArgs,
+    "Retrieves the current memory usage, request, and limit of a specific pod in a Kubernetes cluster.",
+    MEMORY
+);
+seed_tool!(
+    PodCpu,
+    "get_kubernetes_pod_cpu_data",
+    PodArgs,
+    "Retrieves the current cpu usage, request, and limit of a specific pod in a Kubernetes cluster.",
+    CPU
+);
+seed_tool!(
+    PostgresQuery,
+    "run_postgres_query",
+    QueryArgs,
+    "Executes a read-only SQL query against the PostgreSQL database.",
+    "[]"
+);
 
 /// The seed's four tools, in the seed's order.
 pub fn registry() -> ToolRegistry {
-    ToolRegistry::new().with(PodLogs).with(PodMemory).with(PodCpu).with(PostgresQuery)
+    ToolRegistry::new()
+        .with(PodLogs)
+        .with(PodMemory)
+        .with(PodCpu)
+        .with(PostgresQuery)
 }
 
 /// `tests/fixtures/seed/<name>`, read at compile time.

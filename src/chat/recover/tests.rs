@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use super::*;
 
 fn response_with(message: Value) -> ChatResponse {
-    let body = json!({"choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]});
+    let body =
+        json!({"choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]});
     parse_response(body.to_string().as_bytes()).unwrap()
 }
 
@@ -15,7 +16,8 @@ fn call(name: &str, arguments: Value) -> Value {
 
 #[test]
 fn arguments_as_json_string() {
-    let r = response_with(json!({"role": "assistant", "tool_calls": [call("f", json!("{\"a\": 1}"))]}));
+    let r =
+        response_with(json!({"role": "assistant", "tool_calls": [call("f", json!("{\"a\": 1}"))]}));
     assert_eq!(r.message.tool_calls[0].function.arguments, "{\"a\": 1}");
 }
 
@@ -43,19 +45,26 @@ fn missing_call_id_gets_a_unique_one() {
         {"type": "function", "function": {"name": "f", "arguments": "{}"}}
     ]}));
     let ids: Vec<&str> = r.message.tool_calls.iter().map(|c| c.id.as_str()).collect();
-    assert!(ids[0].starts_with("call_") && ids[1].starts_with("call_"), "{ids:?}");
+    assert!(
+        ids[0].starts_with("call_") && ids[1].starts_with("call_"),
+        "{ids:?}"
+    );
     assert_ne!(ids[0], ids[1]);
 }
 
 #[test]
 fn empty_call_id_gets_a_unique_one() {
-    let r = response_with(json!({"tool_calls": [{"id": "", "function": {"name": "f", "arguments": "{}"}}]}));
+    let r = response_with(
+        json!({"tool_calls": [{"id": "", "function": {"name": "f", "arguments": "{}"}}]}),
+    );
     assert!(r.message.tool_calls[0].id.starts_with("call_"));
 }
 
 #[test]
 fn numeric_call_id_becomes_text() {
-    let r = response_with(json!({"tool_calls": [{"id": 7, "function": {"name": "f", "arguments": "{}"}}]}));
+    let r = response_with(
+        json!({"tool_calls": [{"id": 7, "function": {"name": "f", "arguments": "{}"}}]}),
+    );
     assert_eq!(r.message.tool_calls[0].id, "7");
 }
 
@@ -68,7 +77,9 @@ fn duplicate_ids_in_one_message_are_made_unique() {
 
 #[test]
 fn missing_type_and_index_are_fine() {
-    let r = response_with(json!({"tool_calls": [{"id": "x", "function": {"name": "f", "arguments": "{}"}}]}));
+    let r = response_with(
+        json!({"tool_calls": [{"id": "x", "function": {"name": "f", "arguments": "{}"}}]}),
+    );
     assert_eq!(r.message.tool_calls[0].function.name, "f");
 }
 
@@ -82,7 +93,9 @@ fn content_null_or_empty_beside_calls_is_none() {
 
 #[test]
 fn content_as_text_parts_is_joined() {
-    let r = response_with(json!({"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}));
+    let r = response_with(
+        json!({"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}),
+    );
     assert_eq!(r.message.content.as_deref(), Some("ab"));
 }
 
@@ -121,7 +134,9 @@ fn lone_closing_think_ends_reasoning() {
 
 #[test]
 fn legacy_function_call_becomes_a_tool_call() {
-    let r = response_with(json!({"content": null, "function_call": {"name": "f", "arguments": "{\"a\":1}"}}));
+    let r = response_with(
+        json!({"content": null, "function_call": {"name": "f", "arguments": "{\"a\":1}"}}),
+    );
     assert_eq!(r.message.tool_calls.len(), 1);
     assert_eq!(r.message.tool_calls[0].function.name, "f");
     assert_eq!(r.message.tool_calls[0].function.arguments, "{\"a\":1}");
@@ -133,7 +148,10 @@ fn bare_json_tool_calls_object_in_content() {
     let content = r#"{"tool_calls": [{"name": "get_kubernetes_pod_logs", "arguments": {"namespace": "default", "pod_name": "p"}}]}"#;
     let r = response_with(json!({"content": content}));
     assert_eq!(r.message.tool_calls.len(), 1);
-    assert_eq!(r.message.tool_calls[0].function.name, "get_kubernetes_pod_logs");
+    assert_eq!(
+        r.message.tool_calls[0].function.name,
+        "get_kubernetes_pod_logs"
+    );
     let args: Value = serde_json::from_str(&r.message.tool_calls[0].function.arguments).unwrap();
     assert_eq!(args["pod_name"], "p");
     assert_eq!(r.message.content, None);
@@ -151,7 +169,12 @@ fn openai_shaped_tool_calls_in_fenced_content() {
 fn hermes_tool_call_blocks_in_content() {
     let content = "I will check.\n<tool_call>\n{\"name\": \"f\", \"arguments\": {\"x\": 1}}\n</tool_call>\n<tool_call>\n{\"name\": \"g\", \"arguments\": {}}\n</tool_call>";
     let r = response_with(json!({"content": content}));
-    let names: Vec<&str> = r.message.tool_calls.iter().map(|c| c.function.name.as_str()).collect();
+    let names: Vec<&str> = r
+        .message
+        .tool_calls
+        .iter()
+        .map(|c| c.function.name.as_str())
+        .collect();
     assert_eq!(names, ["f", "g"]);
     assert_eq!(r.message.content.as_deref(), Some("I will check."));
     assert_ne!(r.message.tool_calls[0].id, r.message.tool_calls[1].id);
@@ -159,7 +182,8 @@ fn hermes_tool_call_blocks_in_content() {
 
 #[test]
 fn think_then_hermes_block() {
-    let content = "<think>need logs</think>\n<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>";
+    let content =
+        "<think>need logs</think>\n<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>";
     let r = response_with(json!({"content": content}));
     assert_eq!(r.message.tool_calls[0].function.name, "f");
     assert_eq!(r.message.reasoning.as_deref(), Some("need logs"));
@@ -187,7 +211,12 @@ fn finish_reason_any_string_is_kept() {
         assert_eq!(r.finish_reason.as_deref(), kept);
     }
     let body = json!({"choices": [{"message": {"content": "x"}}]});
-    assert_eq!(parse_response(body.to_string().as_bytes()).unwrap().finish_reason, None);
+    assert_eq!(
+        parse_response(body.to_string().as_bytes())
+            .unwrap()
+            .finish_reason,
+        None
+    );
 }
 
 #[test]
@@ -233,19 +262,28 @@ fn error_body_openai_shape() {
 
 #[test]
 fn error_body_error_string() {
-    assert_eq!(api_error(404, br#"{"error": "model 'x' not found"}"#).message, "model 'x' not found");
+    assert_eq!(
+        api_error(404, br#"{"error": "model 'x' not found"}"#).message,
+        "model 'x' not found"
+    );
 }
 
 #[test]
 fn error_body_detail() {
-    assert_eq!(api_error(400, br#"{"detail": "Invalid request"}"#).message, "Invalid request");
+    assert_eq!(
+        api_error(400, br#"{"detail": "Invalid request"}"#).message,
+        "Invalid request"
+    );
     let fastapi = br#"{"detail": [{"loc": ["body", "messages"], "msg": "field required", "type": "missing"}]}"#;
     assert_eq!(api_error(422, fastapi).message, "field required");
 }
 
 #[test]
 fn error_body_message() {
-    assert_eq!(api_error(400, br#"{"message": "bad things", "code": 400}"#).message, "bad things");
+    assert_eq!(
+        api_error(400, br#"{"message": "bad things", "code": 400}"#).message,
+        "bad things"
+    );
 }
 
 #[test]
