@@ -142,10 +142,10 @@ impl<B: ChatBackend> Agent<B> {
         mut history: Vec<Message>,
         question: impl Into<String>,
     ) -> Result<Run> {
-        if let Some(system) = &self.system {
-            if !matches!(history.first(), Some(Message::System { .. })) {
-                history.insert(0, Message::system(system.clone()));
-            }
+        if let Some(system) = &self.system
+            && !matches!(history.first(), Some(Message::System { .. }))
+        {
+            history.insert(0, Message::system(system.clone()));
         }
         history.push(Message::user(question));
         self.resume(history).await

@@ -170,10 +170,10 @@ impl Serialize for WireMessage<'_> {
             }
             Message::Tool(t) => {
                 map.serialize_entry("tool_call_id", &t.tool_call_id)?;
-                if self.tool_name {
-                    if let Some(name) = &t.name {
-                        map.serialize_entry("name", name)?;
-                    }
+                if self.tool_name
+                    && let Some(name) = &t.name
+                {
+                    map.serialize_entry("name", name)?;
                 }
                 map.serialize_entry("content", &t.content)?;
             }

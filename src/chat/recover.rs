@@ -319,24 +319,23 @@ fn recover_message(raw: RawMessage<'_>) -> AssistantMessage {
             },
         });
     }
-    if calls.is_empty() {
-        if let Some(f) = raw.function_call {
-            calls.push(ToolCall {
-                id: String::new(),
-                function: FunctionCall {
-                    name: f.name.unwrap_or_default(),
-                    arguments: arguments_text(f.arguments),
-                },
-            });
-        }
+    if calls.is_empty()
+        && let Some(f) = raw.function_call
+    {
+        calls.push(ToolCall {
+            id: String::new(),
+            function: FunctionCall {
+                name: f.name.unwrap_or_default(),
+                arguments: arguments_text(f.arguments),
+            },
+        });
     }
-    if calls.is_empty() {
-        if let Some(text) = content.as_deref() {
-            if let Some((found, rest)) = calls_in_content(text) {
-                calls = found;
-                content = Some(rest);
-            }
-        }
+    if calls.is_empty()
+        && let Some(text) = content.as_deref()
+        && let Some((found, rest)) = calls_in_content(text)
+    {
+        calls = found;
+        content = Some(rest);
     }
     assign_ids(&mut calls);
     if !calls.is_empty() && content.as_deref().is_some_and(|c| c.trim().is_empty()) {
@@ -483,10 +482,10 @@ fn message_of(v: &Value) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Object(o) => {
             for key in ["error", "detail", "message", "msg"] {
-                if let Some(inner) = o.get(key) {
-                    if let Some(m) = message_of(inner) {
-                        return Some(m);
-                    }
+                if let Some(inner) = o.get(key)
+                    && let Some(m) = message_of(inner)
+                {
+                    return Some(m);
                 }
             }
             None
@@ -511,12 +510,12 @@ fn looks_like_html(s: &str) -> bool {
 /// The `<title>` of an HTML page, else its text with tags removed, shortened.
 fn html_text(s: &str) -> String {
     let lower = s.to_ascii_lowercase();
-    if let (Some(start), Some(end)) = (lower.find("<title>"), lower.find("</title>")) {
-        if let Some(t) = s.get(start + 7..end) {
-            let t = t.trim();
-            if !t.is_empty() {
-                return t.to_owned();
-            }
+    if let (Some(start), Some(end)) = (lower.find("<title>"), lower.find("</title>"))
+        && let Some(t) = s.get(start + 7..end)
+    {
+        let t = t.trim();
+        if !t.is_empty() {
+            return t.to_owned();
         }
     }
     let mut out = String::new();

@@ -75,12 +75,14 @@ impl ScriptedBackend {
 impl ChatBackend for ScriptedBackend {
     async fn chat(&self, request: ChatRequest<'_>) -> Result<ChatResponse> {
         let messages: Vec<_> = request.messages.iter().map(|m| m.wire(true)).collect();
-        let mut body = serde_json::json!({ "messages": messages });
-        if let Some(tools) = request.tools {
-            if let Ok(v) = serde_json::from_str::<Value>(tools.get()) {
-                body["tools"] = v;
-            }
+        let mut body = serde_json::Map::new();
+        body.insert("messages".into(), serde_json::json!(messages));
+        if let Some(tools) = request.tools
+            && let Ok(v) = serde_json::from_str::<Value>(tools.get())
+        {
+            body.insert("tools".into(), v);
         }
+        let body = Value::Object(body);
         if let Ok(mut r) = self.requests.lock() {
             r.push(body);
         }
