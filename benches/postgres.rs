@@ -1,1 +1,2 @@
+//! Postgres benchmark (work in progress).
 fn main() {}

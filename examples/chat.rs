@@ -42,7 +42,9 @@ impl Tool for WordCount {
     }
 
     async fn call(&self, args: WordCountArgs) -> Result<Count, Infallible> {
-        Ok(Count { words: args.text.split_whitespace().count() })
+        Ok(Count {
+            words: args.text.split_whitespace().count(),
+        })
     }
 }
 
@@ -64,14 +66,21 @@ impl Tool for Now {
     }
 
     async fn call(&self, _args: NoArgs) -> Result<u64, String> {
-        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).map_err(|e| e.to_string())
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .map_err(|e| e.to_string())
     }
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let question = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
-    let question = if question.trim().is_empty() { "What is the Unix time now?".to_owned() } else { question };
+    let question = if question.trim().is_empty() {
+        "What is the Unix time now?".to_owned()
+    } else {
+        question
+    };
     let backend = OpenAiCompatible::from_env();
     let base_url = backend.base_url().to_owned();
     let agent = Agent::new(backend, ToolRegistry::new().with(WordCount).with(Now))
@@ -80,7 +89,11 @@ async fn main() -> ExitCode {
         Ok(run) => {
             println!("{}", run.answer());
             let u = run.usage();
-            eprintln!("({} requests, {} tokens)", run.steps().len(), u.total_tokens);
+            eprintln!(
+                "({} requests, {} tokens)",
+                run.steps().len(),
+                u.total_tokens
+            );
             ExitCode::SUCCESS
         }
         Err(Error::Transport { .. }) | Err(Error::Timeout(_)) => {

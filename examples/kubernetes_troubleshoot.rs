@@ -1,1 +1,2 @@
+//! Kubernetes troubleshooting example (work in progress).
 fn main() {}

@@ -27,7 +27,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
         .respond_with(|request: &Request| {
-            ResponseTemplate::new(200).set_body_raw(seed::response_for(&request.body), "application/json")
+            ResponseTemplate::new(200)
+                .set_body_raw(seed::response_for(&request.body), "application/json")
         })
         .mount(&server)
         .await;
@@ -36,14 +37,26 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let agent = Agent::new(backend, seed::registry())
         .system(seed::SYSTEM)
         .observer(|event: &Event<'_>| {
-            if let Event::ToolFinished { call, content, duration, .. } = event {
+            if let Event::ToolFinished {
+                call,
+                content,
+                duration,
+                ..
+            } = event
+            {
                 eprintln!("  ran {} ({duration:?}) -> {content}", call.function.name);
             }
         });
 
     let run = agent.run(seed::QUESTION).await?;
 
-    for (i, request) in server.received_requests().await.unwrap_or_default().iter().enumerate() {
+    for (i, request) in server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let sent: Value = serde_json::from_slice(&request.body)?;
         let answered: Value = serde_json::from_str(seed::response_for(&request.body))?;
         println!("=== request-{} (POST {}) ===", i + 1, request.url.path());
