@@ -72,9 +72,9 @@ pub(crate) fn format_cpu(cores: f64) -> String {
 /// the value at least 1, at most one decimal.
 pub(crate) fn format_memory(value: f64) -> String {
     const UNITS: [&str; 6] = ["Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
-    let whole = bytes(value);
-    let negative = whole < 0;
-    let mut amount = whole.unsigned_abs() as f64;
+    let whole = value.round();
+    let negative = whole < 0.0;
+    let mut amount = whole.abs();
     let mut unit = "";
     let mut units = UNITS.iter();
     while amount >= 1024.0 {
