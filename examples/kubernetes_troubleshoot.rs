@@ -59,6 +59,11 @@ async fn main() -> ExitCode {
         Ok(Ok(version)) => eprintln!("cluster: Kubernetes {}", version.git_version),
         Ok(Err(e)) => {
             eprintln!("the Kubernetes API server of the current context did not answer: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
             return ExitCode::from(2);
         }
         Err(_) => {
