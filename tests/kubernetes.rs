@@ -367,6 +367,47 @@ async fn a_chatty_log_is_cut_to_the_byte_limit() {
 }
 
 #[tokio::test]
+async fn when_the_byte_limit_cuts_the_newest_lines_are_kept() {
+    let k8s = MockServer::start().await;
+    get(
+        &k8s,
+        &pod_path(A_NS, A_POD),
+        json_file(200, "a-istio-proxy-oomkilled/pod.json"),
+    )
+    .await;
+    // JSON logs with long lines: 200 of them are far more than 4 KiB.
+    let lines: Vec<String> = (0..1000)
+        .map(|i| {
+            format!(
+                r#"{{"level":"info","n":{i:04},"msg":"{}"}}"#,
+                "x".repeat(70)
+            )
+        })
+        .collect();
+    Mock::given(method("GET"))
+        .and(path(log_path(A_NS, A_POD)))
+        .respond_with(Kubelet {
+            lines: lines.clone(),
+        })
+        .mount(&k8s)
+        .await;
+    let out = PodLogs::new(cluster(&k8s).limit_bytes(4096))
+        .call(PodArgs::new(A_NS, A_POD).container("billing-service"))
+        .await
+        .unwrap();
+    assert!(out.truncated);
+    assert!(out.logs.len() <= 4096, "{}", out.logs.len());
+    // The newest line is there, and every line is whole.
+    assert_eq!(out.logs.lines().last(), lines.last().map(String::as_str));
+    assert!(out.logs.lines().all(|l| lines.iter().any(|x| x == l)));
+
+    let sent = requests_to(&k8s, &log_path(A_NS, A_POD)).await;
+    let tails: Vec<String> = sent.iter().filter_map(|p| query(p, "tailLines")).collect();
+    // 200 asked first; 39 whole lines of 105 bytes fitted in 4 KiB; then 35 asked.
+    assert_eq!(tails, ["200", "35"]);
+}
+
+#[tokio::test]
 async fn memory_and_cpu_for_one_container() {
     let k8s = scenario_a().await;
     let cluster = cluster(&k8s);

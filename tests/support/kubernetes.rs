@@ -279,3 +279,31 @@ pub async fn seed_llm() -> MockServer {
         .await;
     server
 }
+
+/// A container log served as the kubelet does: the last `tailLines` lines, then
+/// cut at `limitBytes` from the start of that window.
+pub struct Kubelet {
+    pub lines: Vec<String>,
+}
+
+impl Respond for Kubelet {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let param = |key: &str| {
+            request
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.parse::<usize>().unwrap())
+        };
+        let tail = param("tailLines").unwrap_or(self.lines.len());
+        let start = self.lines.len().saturating_sub(tail);
+        let mut body: Vec<u8> = self.lines[start..]
+            .iter()
+            .flat_map(|l| format!("{l}\n").into_bytes())
+            .collect();
+        if let Some(limit) = param("limitBytes") {
+            body.truncate(limit);
+        }
+        ResponseTemplate::new(200).set_body_raw(body, "text/plain")
+    }
+}

@@ -128,7 +128,7 @@ pub struct LogsReport {
     /// The container the log is from.
     pub container: String,
     /// Whether lines were cut: the line or byte limit was reached, so older
-    /// (or, past the byte limit, the last) lines may be missing.
+    /// lines may be missing.
     pub truncated: bool,
     /// The container's state now: `running since …`, `waiting: CrashLoopBackOff (…)`, ….
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -184,6 +184,10 @@ enum Runs {
 struct Fetched {
     text: String,
     truncated: bool,
+    /// The byte limit cut the body, so the newest lines are missing.
+    cut_by_bytes: bool,
+    /// Complete lines kept.
+    lines: usize,
 }
 
 impl Cluster {
@@ -274,7 +278,35 @@ impl Cluster {
 
     /// Reads one log, asking the API server for at most `lines` lines and `bytes`
     /// bytes and never holding more than `bytes`.
+    ///
+    /// The API server applies `limitBytes` from the start of the `tailLines`
+    /// window, so when the byte limit cuts, the newest lines are the ones lost:
+    /// ask once more for as many lines as fitted, less a tenth, which keeps the end.
     async fn fetch_log(
+        &self,
+        namespace: &str,
+        pod_name: &str,
+        container: &str,
+        previous: bool,
+        lines: u32,
+        bytes: u64,
+    ) -> Result<Fetched, Error> {
+        let first = self
+            .fetch_log_once(namespace, pod_name, container, previous, lines, bytes)
+            .await?;
+        let fitted = u32::try_from(first.lines).unwrap_or(u32::MAX);
+        if !first.cut_by_bytes || fitted < 2 || fitted >= lines {
+            return Ok(first);
+        }
+        let fewer = fitted - fitted.div_ceil(10);
+        let mut second = self
+            .fetch_log_once(namespace, pod_name, container, previous, fewer, bytes)
+            .await?;
+        second.truncated = true;
+        Ok(second)
+    }
+
+    async fn fetch_log_once(
         &self,
         namespace: &str,
         pod_name: &str,
@@ -342,6 +374,8 @@ fn read_log(body: &[u8], lines: u32, bytes: u64) -> Fetched {
     Fetched {
         text,
         truncated: cut_by_bytes || count >= lines as usize,
+        cut_by_bytes,
+        lines: count,
     }
 }
 
