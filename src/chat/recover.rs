@@ -17,6 +17,7 @@
 //! | finish_reason | `"stop"`, `"tool_calls"`, `""`, `"eos_token"`, missing, anything | kept as a string, never trusted |
 //! | empty calls | `"tool_calls": []` on an answer | no calls |
 //! | unknown fields | anywhere | ignored |
+//! | streaming | a `text/event-stream` body although `stream` was not asked for | the deltas joined, argument fragments by `index` |
 //! | error bodies | `{"error":{"message":…}}`, `{"error":"…"}`, `{"detail":…}`, `{"message":…}`, text, HTML | an [`ApiError`] with the server's words |
 
 use std::fmt;
@@ -32,6 +33,9 @@ use crate::error::{ApiError, Error, Result};
 
 /// Reads a chat completion body.
 pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse> {
+    if is_stream(body) {
+        return parse_stream(body);
+    }
     let raw: RawResponse<'_> =
         serde_json::from_slice(body).map_err(|e| invalid(e.to_string(), body))?;
     let Some(choice) = raw.choices.into_iter().flatten().next() else {
@@ -55,6 +59,16 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse> {
         id: raw.id.map(|s| s.0),
         model: raw.model,
     })
+}
+
+/// Whether a body is server-sent events rather than one JSON object.
+fn is_stream(body: &[u8]) -> bool {
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
+    let rest = body.get(start..).unwrap_or_default();
+    rest.starts_with(b"data:") || rest.starts_with(b"event:") || rest.starts_with(b": ")
 }
 
 fn invalid(reason: String, body: &[u8]) -> Error {
@@ -289,22 +303,7 @@ pub(crate) fn new_call_id() -> String {
 }
 
 fn recover_message(raw: RawMessage<'_>) -> AssistantMessage {
-    let mut reasoning = raw
-        .reasoning_content
-        .map(|s| s.0)
-        .filter(|s| !s.trim().is_empty());
-    let mut content = raw.content;
-    if let Some(text) = content.take() {
-        let (think, rest) = split_think(&text);
-        if let Some(think) = think.filter(|t| !t.trim().is_empty()) {
-            reasoning = Some(match reasoning {
-                Some(r) => format!("{r}\n{}", think.trim()),
-                None => think.trim().to_owned(),
-            });
-        }
-        content = Some(rest.to_owned());
-    }
-
+    let reasoning = raw.reasoning_content.map(|s| s.0);
     let mut calls: Vec<ToolCall> = Vec::new();
     for c in raw.tool_calls.into_iter().flatten() {
         let (name, args) = match c.function {
@@ -330,6 +329,27 @@ fn recover_message(raw: RawMessage<'_>) -> AssistantMessage {
             },
         });
     }
+    finish_message(raw.content, reasoning, calls)
+}
+
+/// The rules every assistant message goes through, however it arrived:
+/// `<think>` split, calls left in content, ids, empty content beside calls.
+fn finish_message(
+    mut content: Option<String>,
+    reasoning: Option<String>,
+    mut calls: Vec<ToolCall>,
+) -> AssistantMessage {
+    let mut reasoning = reasoning.filter(|s| !s.trim().is_empty());
+    if let Some(text) = content.take() {
+        let (think, rest) = split_think(&text);
+        if let Some(think) = think.filter(|t| !t.trim().is_empty()) {
+            reasoning = Some(match reasoning {
+                Some(r) => format!("{r}\n{}", think.trim()),
+                None => think.trim().to_owned(),
+            });
+        }
+        content = Some(rest.to_owned());
+    }
     if calls.is_empty()
         && let Some(text) = content.as_deref()
         && let Some((found, rest)) = calls_in_content(text)
@@ -346,6 +366,153 @@ fn recover_message(raw: RawMessage<'_>) -> AssistantMessage {
         reasoning,
         tool_calls: calls,
     }
+}
+
+/// A streamed body (`text/event-stream`, sent when a server streams anyway):
+/// the chunks' deltas put back together, tool-call argument fragments joined by `index`.
+fn parse_stream(body: &[u8]) -> Result<ChatResponse> {
+    let text = String::from_utf8_lossy(body);
+    let mut content: Option<String> = None;
+    let mut reasoning = String::new();
+    let mut calls: Vec<(u64, ToolCall)> = Vec::new();
+    let mut response = ChatResponse::default();
+    let mut chunks = 0;
+    for line in text.lines() {
+        let Some(data) = line.strip_prefix("data:") else {
+            continue;
+        };
+        let data = data.trim();
+        if data == "[DONE]" {
+            break;
+        }
+        let chunk: RawChunk<'_> = serde_json::from_str(data)
+            .map_err(|e| invalid(format!("a stream chunk is not JSON: {e}"), body))?;
+        if let Some(e) = chunk.error {
+            let said = message_of(&e).unwrap_or_default();
+            return Err(invalid(
+                format!("the stream ended with an error: {said}"),
+                body,
+            ));
+        }
+        chunks += 1;
+        response.id = response.id.or(chunk.id.map(|s| s.0));
+        response.model = response.model.or(chunk.model);
+        if let Some(u) = chunk.usage {
+            response.usage = Some(Usage::new(
+                u.prompt_tokens,
+                u.completion_tokens,
+                u.total_tokens,
+            ));
+        }
+        for choice in chunk.choices.into_iter().flatten() {
+            if let Some(reason) = choice.finish_reason {
+                response.finish_reason = Some(reason.0);
+            }
+            let Some(delta) = choice.delta.or(choice.message) else {
+                continue;
+            };
+            if let Some(piece) = delta.content {
+                content.get_or_insert_with(String::new).push_str(&piece);
+            }
+            if let Some(piece) = delta.reasoning_content {
+                reasoning.push_str(&piece.0);
+            }
+            for (position, part) in delta.tool_calls.into_iter().flatten().enumerate() {
+                let index = part.index.unwrap_or(position as u64);
+                let slot = match calls.iter().position(|(i, _)| *i == index) {
+                    Some(at) => at,
+                    None => {
+                        calls.push((index, ToolCall::new("", "", "")));
+                        calls.len() - 1
+                    }
+                };
+                let Some((_, call)) = calls.get_mut(slot) else {
+                    continue;
+                };
+                if let Some(id) = part.id.map(|s| s.0).filter(|s| !s.is_empty()) {
+                    call.id = id;
+                }
+                let (name, args) = match part.function {
+                    Some(f) => (f.name, f.arguments),
+                    None => (None, None),
+                };
+                if let Some(name) = name.filter(|n| !n.is_empty()) {
+                    if call.function.name.is_empty() {
+                        call.function.name = name;
+                    } else if call.function.name != name {
+                        call.function.name.push_str(&name);
+                    }
+                }
+                if let Some(raw) = args {
+                    let raw = raw.get().trim();
+                    if raw.starts_with('"') {
+                        let piece = serde_json::from_str::<String>(raw).unwrap_or_default();
+                        call.function.arguments.push_str(&piece);
+                    } else if raw != "null" {
+                        call.function.arguments.push_str(raw);
+                    }
+                }
+            }
+        }
+    }
+    if chunks == 0 {
+        return Err(invalid("the stream has no chunks".to_owned(), body));
+    }
+    let calls = calls
+        .into_iter()
+        .map(|(_, mut call)| {
+            if call.function.arguments.trim().is_empty() {
+                call.function.arguments = "{}".to_owned();
+            }
+            call
+        })
+        .collect();
+    response.message = finish_message(content, Some(reasoning), calls);
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct RawChunk<'a> {
+    #[serde(default)]
+    id: Option<LenientString>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default, borrow)]
+    choices: Option<Vec<RawDeltaChoice<'a>>>,
+    #[serde(default)]
+    usage: Option<RawUsage>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct RawDeltaChoice<'a> {
+    #[serde(default, borrow)]
+    delta: Option<RawDelta<'a>>,
+    #[serde(default, borrow)]
+    message: Option<RawDelta<'a>>,
+    #[serde(default)]
+    finish_reason: Option<LenientString>,
+}
+
+#[derive(Deserialize)]
+struct RawDelta<'a> {
+    #[serde(default, deserialize_with = "content")]
+    content: Option<String>,
+    #[serde(default, alias = "reasoning")]
+    reasoning_content: Option<LenientString>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<RawDeltaCall<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct RawDeltaCall<'a> {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default)]
+    id: Option<LenientString>,
+    #[serde(default, borrow)]
+    function: Option<RawFunction<'a>>,
 }
 
 /// Splits a `<think>…</think>` prefix from the answer. An unclosed `<think>`

@@ -297,3 +297,36 @@ fn error_body_html_proxy_page() {
     let html = b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>";
     assert_eq!(api_error(502, html).message, "502 Bad Gateway");
 }
+
+#[test]
+fn streamed_body_is_put_back_together() {
+    let body = include_str!("../../../tests/fixtures/llm/stream_tool_call.sse");
+    let r = parse_response(body.as_bytes()).unwrap();
+    assert_eq!(r.message.tool_calls.len(), 1);
+    let call = &r.message.tool_calls[0];
+    assert_eq!(call.id, "call_S7tR3aM1nG9tO0oLcA2lL4iD6xYz8q");
+    assert_eq!(call.function.name, "run_postgres_query");
+    let args: Value = serde_json::from_str(&call.function.arguments).unwrap();
+    assert!(
+        args["sql_query"]
+            .as_str()
+            .unwrap()
+            .starts_with("SELECT pod, container, restarts")
+    );
+    assert_eq!(r.finish_reason.as_deref(), Some("tool_calls"));
+    assert_eq!(r.message.content, None);
+}
+
+#[test]
+fn streamed_text_answer_with_think() {
+    let body = concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"<think>hm\"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"</think>Raise \"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"the limit.\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}}\n\n",
+        "data: [DONE]\n\n"
+    );
+    let r = parse_response(body.as_bytes()).unwrap();
+    assert_eq!(r.message.content.as_deref(), Some("Raise the limit."));
+    assert_eq!(r.message.reasoning.as_deref(), Some("hm"));
+    assert_eq!(r.usage, Some(Usage::new(3, 4, 7)));
+}
