@@ -13,6 +13,13 @@ use crate::error::{Error, Result};
 use crate::schema;
 use crate::tool::{DynamicTool, Tool, ToolError, render_output};
 
+/// A registration problem kept by a chaining `with*` call until [`ToolRegistry::check`].
+#[derive(Clone, Debug)]
+enum Deferred {
+    Duplicate(String),
+    Invalid { name: String, reason: String },
+}
+
 /// A tool behind dynamic dispatch: the object-safe face of [`Tool`] and [`DynamicTool`].
 pub(crate) trait ErasedTool: Send + Sync {
     fn name(&self) -> &str;
@@ -147,7 +154,7 @@ pub struct ToolRegistry {
     index: HashMap<String, usize>,
     tools_json: OnceLock<Arc<RawValue>>,
     /// The first registration problem met by a chaining `with*` call.
-    deferred: Option<Arc<Error>>,
+    deferred: Option<Deferred>,
 }
 
 impl ToolRegistry {
@@ -162,7 +169,7 @@ impl ToolRegistry {
     #[must_use]
     pub fn with<T: Tool>(mut self, tool: T) -> Self {
         if let Err(e) = self.register(tool) {
-            self.deferred.get_or_insert(Arc::new(e));
+            self.defer(e);
         }
         self
     }
@@ -171,7 +178,7 @@ impl ToolRegistry {
     #[must_use]
     pub fn with_dynamic(mut self, tool: DynamicTool) -> Self {
         if let Err(e) = self.register_dynamic(tool) {
-            self.deferred.get_or_insert(Arc::new(e));
+            self.defer(e);
         }
         self
     }
@@ -216,6 +223,20 @@ impl ToolRegistry {
         self.tools_json = OnceLock::new();
     }
 
+    fn defer(&mut self, error: Error) {
+        if self.deferred.is_some() {
+            return;
+        }
+        self.deferred = Some(match error {
+            Error::DuplicateTool(name) => Deferred::Duplicate(name),
+            Error::InvalidTool { name, reason } => Deferred::Invalid { name, reason },
+            other => Deferred::Invalid {
+                name: String::new(),
+                reason: other.to_string(),
+            },
+        });
+    }
+
     /// Reports the first problem a chaining `with*` call met.
     ///
     /// # Errors
@@ -223,13 +244,10 @@ impl ToolRegistry {
     pub fn check(&self) -> Result<()> {
         match &self.deferred {
             None => Ok(()),
-            Some(e) => Err(match e.as_ref() {
-                Error::DuplicateTool(n) => Error::DuplicateTool(n.clone()),
-                Error::InvalidTool { name, reason } => Error::InvalidTool {
-                    name: name.clone(),
-                    reason: reason.clone(),
-                },
-                other => Error::Config(other.to_string()),
+            Some(Deferred::Duplicate(name)) => Err(Error::DuplicateTool(name.clone())),
+            Some(Deferred::Invalid { name, reason }) => Err(Error::InvalidTool {
+                name: name.clone(),
+                reason: reason.clone(),
             }),
         }
     }
@@ -262,10 +280,11 @@ impl ToolRegistry {
     pub fn tools_json(&self) -> &RawValue {
         self.tools_json.get_or_init(|| {
             let defs: Vec<&Value> = self.tools.iter().map(|t| t.definition()).collect();
-            let text = serde_json::to_string(&defs).unwrap_or_else(|_| "[]".to_owned());
-            RawValue::from_string(text)
+            // Serializing `Value`s cannot fail; an empty array is the harmless fallback.
+            serde_json::value::to_raw_value(&defs)
+                .or_else(|_| serde_json::value::to_raw_value(&[(); 0]))
                 .map(Arc::from)
-                .unwrap_or_else(|_| Arc::from(empty_array()))
+                .unwrap_or_else(|_| Arc::from(RawValue::NULL.to_owned()))
         })
     }
 
@@ -296,15 +315,6 @@ impl ToolRegistry {
             Err(e) => e.to_model_text(),
         }
     }
-}
-
-fn empty_array() -> Box<RawValue> {
-    RawValue::from_string("[]".to_owned()).unwrap_or_else(|_| unreachable_raw())
-}
-
-#[allow(clippy::expect_used)]
-fn unreachable_raw() -> Box<RawValue> {
-    serde_json::from_str("[]").expect("`[]` is JSON")
 }
 
 /// Parses a call's arguments: empty text or `null` mean "no arguments".
