@@ -13,7 +13,7 @@
 //! | content | `null`, `""`, whitespace beside calls, an array of text parts | `None` when empty; parts joined |
 //! | reasoning | `reasoning_content` / `reasoning`, or a `<think>…</think>` prefix | [`AssistantMessage::reasoning`], never the answer |
 //! | legacy | `function_call` instead of `tool_calls` | one tool call |
-//! | calls in content | a bare JSON object with a `tool_calls` array, or `<tool_call>{…}</tool_call>` blocks | tool calls, removed from the text |
+//! | calls in content | a bare JSON object with a `tool_calls` array, `<tool_call>{…}</tool_call>` blocks, `[TOOL_CALLS][…]`, `<\|python_tag\|>{…}`, a lone `{"name", "arguments"}` object or an array of them | tool calls, removed from the text |
 //! | finish_reason | `"stop"`, `"tool_calls"`, `""`, `"eos_token"`, missing, anything | kept as a string, never trusted |
 //! | empty calls | `"tool_calls": []` on an answer | no calls |
 //! | unknown fields | anywhere | ignored |
@@ -534,9 +534,11 @@ fn split_think(text: &str) -> (Option<&str>, &str) {
     (None, text)
 }
 
-/// Tool calls a server left in the text: `<tool_call>{…}</tool_call>` blocks
-/// (Qwen/Hermes), or the whole text a JSON object with a `tool_calls` array.
-/// Returns the calls and the remaining text.
+/// Tool calls a server failed to parse and left in the text:
+/// `<tool_call>{…}</tool_call>` blocks (Qwen/Hermes), a Mistral `[TOOL_CALLS]` or
+/// Llama `<|python_tag|>` prefix, or the whole text (fenced or not) a JSON object with a
+/// `tool_calls` array, one call object `{"name", "arguments"|"parameters"}`, or an
+/// array of them. Returns the calls and the remaining text.
 fn calls_in_content(text: &str) -> Option<(Vec<ToolCall>, String)> {
     if text.contains("<tool_call>") {
         let mut calls = Vec::new();
@@ -553,21 +555,75 @@ fn calls_in_content(text: &str) -> Option<(Vec<ToolCall>, String)> {
                 None => (after, ""),
             };
             let value: Value = serde_json::from_str(strip_fence(inner.trim())).ok()?;
-            calls.push(call_from_value(&value)?);
+            calls.extend(calls_from_json(&value, true)?);
             tail = next;
         }
         rest.push_str(tail);
         return (!calls.is_empty()).then(|| (calls, rest.trim().to_owned()));
     }
-    let candidate = strip_fence(text.trim());
-    if !candidate.starts_with('{') {
+    let mut candidate = strip_fence(text.trim());
+    let mut marked = false;
+    for marker in ["[TOOL_CALLS]", "<|python_tag|>"] {
+        if let Some(after) = candidate.strip_prefix(marker) {
+            candidate = strip_fence(after.trim());
+            marked = true;
+        }
+    }
+    if !candidate.starts_with(['{', '[']) {
         return None;
     }
     let value: Value = serde_json::from_str(candidate).ok()?;
-    let items = value.get("tool_calls")?.as_array()?;
-    let calls: Option<Vec<ToolCall>> = items.iter().map(call_from_value).collect();
-    let calls = calls?;
+    let calls = calls_from_json(&value, marked)?;
     (!calls.is_empty()).then(|| (calls, String::new()))
+}
+
+/// Calls from a JSON value found in content. Unless the text was marked as tool
+/// calls, a bare object must look exactly like a call, so a JSON answer stays an answer.
+fn calls_from_json(value: &Value, marked: bool) -> Option<Vec<ToolCall>> {
+    match value {
+        Value::Object(map) => {
+            if let Some(items) = map.get("tool_calls") {
+                return items.as_array()?.iter().map(call_from_value).collect();
+            }
+            if marked || looks_like_call(map) {
+                return Some(vec![call_from_value(value)?]);
+            }
+            None
+        }
+        Value::Array(items) if !items.is_empty() => {
+            let all_calls = items
+                .iter()
+                .all(|i| i.as_object().is_some_and(|m| marked || looks_like_call(m)));
+            if !all_calls {
+                return None;
+            }
+            items.iter().map(call_from_value).collect()
+        }
+        _ => None,
+    }
+}
+
+/// `{"name": "…", "arguments"|"parameters": {…}}`, optionally with `id`/`type`, or
+/// `{"type": "function", "function": {…}}`, and nothing else.
+fn looks_like_call(map: &serde_json::Map<String, Value>) -> bool {
+    if let Some(Value::Object(f)) = map.get("function") {
+        return map
+            .keys()
+            .all(|k| matches!(k.as_str(), "function" | "id" | "type"))
+            && looks_like_call(f);
+    }
+    let has_name = map.get("name").is_some_and(Value::is_string);
+    let has_args = ["arguments", "parameters"]
+        .iter()
+        .any(|k| map.get(*k).is_some_and(|v| v.is_object() || v.is_string()));
+    has_name
+        && has_args
+        && map.keys().all(|k| {
+            matches!(
+                k.as_str(),
+                "name" | "arguments" | "parameters" | "id" | "type"
+            )
+        })
 }
 
 fn strip_fence(s: &str) -> &str {

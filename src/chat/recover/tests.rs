@@ -330,3 +330,44 @@ fn streamed_text_answer_with_think() {
     assert_eq!(r.message.reasoning.as_deref(), Some("hm"));
     assert_eq!(r.usage, Some(Usage::new(3, 4, 7)));
 }
+
+#[test]
+fn mistral_tool_calls_marker_in_content() {
+    let r = response_with(
+        json!({"content": "[TOOL_CALLS][{\"name\": \"f\", \"arguments\": {\"a\": 1}}, {\"name\": \"g\", \"arguments\": {}}]"}),
+    );
+    let names: Vec<&str> = r
+        .message
+        .tool_calls
+        .iter()
+        .map(|c| c.function.name.as_str())
+        .collect();
+    assert_eq!(names, ["f", "g"]);
+    assert_eq!(r.message.content, None);
+}
+
+#[test]
+fn llama_python_tag_and_bare_call_object() {
+    let r = response_with(
+        json!({"content": "<|python_tag|>{\"name\": \"f\", \"parameters\": {\"q\": \"x\"}}"}),
+    );
+    assert_eq!(r.message.tool_calls[0].function.name, "f");
+    assert_eq!(r.message.tool_calls[0].function.arguments, r#"{"q":"x"}"#);
+    let r = response_with(
+        json!({"content": "{\"type\": \"function\", \"name\": \"g\", \"parameters\": {}}"}),
+    );
+    assert_eq!(r.message.tool_calls[0].function.name, "g");
+}
+
+#[test]
+fn json_answers_that_only_resemble_calls_stay_text() {
+    for answer in [
+        r#"{"name": "istio-proxy", "status": "OOMKilled"}"#,
+        r#"[{"name": "a", "restarts": 3}]"#,
+        r#"{"name": "x", "arguments": 3}"#,
+    ] {
+        let r = response_with(json!({"content": answer}));
+        assert!(r.message.tool_calls.is_empty(), "{answer}");
+        assert_eq!(r.message.content.as_deref(), Some(answer));
+    }
+}
