@@ -158,51 +158,85 @@ struct RawUsage {
     total_tokens: u64,
 }
 
-/// A string, number or boolean read as text; `null` as absent.
+/// A string, number or boolean read as text (an array or object as `""`).
 struct LenientString(String);
 
 impl<'de> Deserialize<'de> for LenientString {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = LenientString;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string or number")
+        d.deserialize_any(Text { join_parts: false })
+            .map(|text| LenientString(text.unwrap_or_default()))
+    }
+}
+
+/// Reads any JSON value as text: scalars as their text, `null` as `None`, an
+/// array of `{"type":"text","text":…}` parts joined (when `join_parts`, else `""`),
+/// an object as `""`.
+struct Text {
+    join_parts: bool,
+}
+
+impl<'de> Visitor<'de> for Text {
+    type Value = Option<String>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("text")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        Ok(Some(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(
+        self,
+        mut a: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut text = String::new();
+        while let Some(part) = a.next_element::<Value>()? {
+            if !self.join_parts {
+                continue;
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
-                Ok(LenientString(v.to_owned()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
-                Ok(LenientString(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
-                Ok(LenientString(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
-                Ok(LenientString(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
-                Ok(LenientString(v.to_string()))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Self::Value, E> {
-                Ok(LenientString(v.to_string()))
-            }
-            fn visit_seq<A: de::SeqAccess<'de>>(
-                self,
-                mut a: A,
-            ) -> std::result::Result<Self::Value, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(LenientString(String::new()))
-            }
-            fn visit_map<A: de::MapAccess<'de>>(
-                self,
-                mut a: A,
-            ) -> std::result::Result<Self::Value, A::Error> {
-                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(LenientString(String::new()))
+            match part {
+                Value::String(s) => text.push_str(&s),
+                Value::Object(o) => {
+                    if let Some(Value::String(s)) = o.get("text") {
+                        text.push_str(s);
+                    }
+                }
+                _ => {}
             }
         }
-        d.deserialize_any(V)
+        Ok(Some(text))
+    }
+    fn visit_map<A: de::MapAccess<'de>>(
+        self,
+        mut a: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        // A single part object: its `text`.
+        let mut text = String::new();
+        while let Some((key, value)) = a.next_entry::<String, Value>()? {
+            if let (true, "text", Value::String(s)) = (self.join_parts, key.as_str(), value) {
+                text = s;
+            }
+        }
+        Ok(Some(text))
     }
 }
 
@@ -215,63 +249,7 @@ fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::E
 
 /// `content` as a string, `null`, or an array of `{"type":"text","text":…}` parts.
 fn content<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = Option<String>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string, null or an array of text parts")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
-            Ok(Some(v.to_owned()))
-        }
-        fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
-            Ok(Some(v))
-        }
-        fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_seq<A: de::SeqAccess<'de>>(
-            self,
-            mut a: A,
-        ) -> std::result::Result<Self::Value, A::Error> {
-            let mut text = String::new();
-            while let Some(part) = a.next_element::<Value>()? {
-                match part {
-                    Value::String(s) => text.push_str(&s),
-                    Value::Object(o) => {
-                        if let Some(Value::String(s)) = o.get("text") {
-                            text.push_str(s);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            Ok(Some(text))
-        }
-        fn visit_map<A: de::MapAccess<'de>>(
-            self,
-            mut a: A,
-        ) -> std::result::Result<Self::Value, A::Error> {
-            while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
-        }
-        fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Self::Value, E> {
-            Ok(Some(v.to_string()))
-        }
-    }
-    d.deserialize_any(V)
+    d.deserialize_any(Text { join_parts: true })
 }
 
 /// The arguments as JSON text: a JSON string's contents, or an object's text.
