@@ -31,7 +31,6 @@ async fn superuser() -> toolcall::tools::postgres::Builder {
     Database::builder(&server().url(&server().superuser)).allow_privileged(true)
 }
 
-
 #[tokio::test]
 async fn definition_matches_the_seed() {
     // The 4th tool of the seed's request-1.json (`fixtures/seed/request-1.json`).
@@ -50,7 +49,9 @@ async fn definition_matches_the_seed() {
         }
     });
     let db = reader().await;
-    let registry = ToolRegistry::new().with(db.query_tool()).with(db.schema_tool());
+    let registry = ToolRegistry::new()
+        .with(db.query_tool())
+        .with(db.schema_tool());
     registry.check().unwrap();
     let defs = registry.definitions();
     assert_eq!(defs[0], seed);
@@ -82,16 +83,23 @@ async fn registry_dispatch_returns_compact_json() {
     assert!(!out.contains(": "), "compact JSON: {out}");
 
     let err = registry
-        .dispatch("run_postgres_query", r#"{"sql_query": "SELECT 1", "limit": 5}"#)
+        .dispatch(
+            "run_postgres_query",
+            r#"{"sql_query": "SELECT 1", "limit": 5}"#,
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains("limit"), "{err}");
     let err = registry
-        .dispatch("run_postgres_query", r#"{"sql_query": "DROP TABLE shop.orders"}"#)
+        .dispatch(
+            "run_postgres_query",
+            r#"{"sql_query": "DROP TABLE shop.orders"}"#,
+        )
         .await
         .unwrap_err();
     assert!(
-        err.to_model_text().starts_with("error: `run_postgres_query` failed: refused:"),
+        err.to_model_text()
+            .starts_with("error: `run_postgres_query` failed: refused:"),
         "{}",
         err.to_model_text()
     );
@@ -159,8 +167,15 @@ async fn types_map_to_json_values() {
     }
     // An unknown binary type is a placeholder, not an error.
     let tsv = row["tsv"].as_str().unwrap();
-    assert!(tsv.starts_with("<tsvector value") && tsv.contains("::text"), "{tsv}");
-    let types: Vec<&str> = result.columns.iter().map(|c| c.type_name.as_str()).collect();
+    assert!(
+        tsv.starts_with("<tsvector value") && tsv.contains("::text"),
+        "{tsv}"
+    );
+    let types: Vec<&str> = result
+        .columns
+        .iter()
+        .map(|c| c.type_name.as_str())
+        .collect();
     assert!(types.contains(&"numeric") && types.contains(&"_int4") && types.contains(&"mood"));
     // Long text is cut and says so.
     let db = Database::builder(&server().url("app_reader"))
@@ -169,7 +184,10 @@ async fn types_map_to_json_values() {
         .await
         .unwrap();
     let r = db.query("SELECT repeat('x', 100) AS long").await.unwrap();
-    assert_eq!(r.rows[0][0], json!(format!("{}…[cut: 100 bytes in all]", "x".repeat(20))));
+    assert_eq!(
+        r.rows[0][0],
+        json!(format!("{}…[cut: 100 bytes in all]", "x".repeat(20)))
+    );
 }
 
 #[tokio::test]
@@ -217,10 +235,15 @@ async fn errors_carry_sqlstate_position_and_hint() {
         .unwrap_err();
     let text = err.to_string();
     assert!(
-        text.starts_with("database error 42703: column \"nme\" does not exist (at character 8, near `nme FROM"),
+        text.starts_with(
+            "database error 42703: column \"nme\" does not exist (at character 8, near `nme FROM"
+        ),
         "{text}"
     );
-    assert!(text.contains("hint: Perhaps you meant to reference the column \"customers.name\""), "{text}");
+    assert!(
+        text.contains("hint: Perhaps you meant to reference the column \"customers.name\""),
+        "{text}"
+    );
     match err {
         QueryError::Database(e) => {
             assert_eq!(e.code, "42703");
@@ -229,13 +252,20 @@ async fn errors_carry_sqlstate_position_and_hint() {
         other => panic!("{other:?}"),
     }
     let err = db.query("SELECT * FROM shop.secrets").await.unwrap_err();
-    assert!(err.to_string().contains("42501: permission denied for table secrets"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("42501: permission denied for table secrets"),
+        "{err}"
+    );
     let err = db.query("SELEC 1").await.unwrap_err();
     assert!(err.to_string().starts_with("refused:"), "{err}");
     let err = db.query("SELECT $1::int").await.unwrap_err();
     assert!(err.to_string().contains("placeholder"), "{err}");
     // The connection is fine afterwards.
-    assert_eq!(db.query("SELECT 1").await.unwrap().rows, vec![vec![json!(1)]]);
+    assert_eq!(
+        db.query("SELECT 1").await.unwrap().rows,
+        vec![vec![json!(1)]]
+    );
 }
 
 #[tokio::test]
@@ -249,7 +279,11 @@ async fn statement_timeout_is_said_plainly() {
     let err = db.query("SELECT pg_sleep(5)").await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(2));
     assert!(matches!(err, QueryError::Timeout(_)), "{err:?}");
-    assert!(err.to_string().starts_with("the query was cancelled after running longer than 300ms"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("the query was cancelled after running longer than 300ms"),
+        "{err}"
+    );
     assert_eq!(db.query("SELECT 1").await.unwrap().row_count, 1);
 }
 
@@ -287,7 +321,10 @@ async fn client_deadline_sends_a_cancel_request() {
         .await
         .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(3));
-    assert!(matches!(err, QueryError::Timeout(d) if d == Duration::from_millis(500)), "{err:?}");
+    assert!(
+        matches!(err, QueryError::Timeout(d) if d == Duration::from_millis(500)),
+        "{err:?}"
+    );
     wait_until_gone("deadline_marker").await;
     assert_eq!(db.query("SELECT 1").await.unwrap().row_count, 1);
 }
@@ -301,7 +338,11 @@ async fn dropped_call_cancels_the_server_query() {
         .await
         .unwrap();
     let call = db.query("SELECT pg_sleep(30) AS dropped_marker");
-    assert!(tokio::time::timeout(Duration::from_millis(500), call).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), call)
+            .await
+            .is_err()
+    );
     wait_until_gone("dropped_marker").await;
     assert_eq!(db.query("SELECT 1").await.unwrap().row_count, 1);
 }
@@ -310,10 +351,16 @@ async fn dropped_call_cancels_the_server_query() {
 async fn privileged_roles_are_refused_at_start() {
     let cases = [
         (server().superuser.clone(), "is a superuser"),
-        ("app_owner".to_owned(), "may write to tables (shop.big, shop.customers"),
+        (
+            "app_owner".to_owned(),
+            "may write to tables (shop.big, shop.customers",
+        ),
         ("app_writer".to_owned(), "may write to tables (shop.orders)"),
         ("app_signal".to_owned(), "is a member of pg_signal_backend"),
-        ("app_files".to_owned(), "is a member of pg_read_server_files"),
+        (
+            "app_files".to_owned(),
+            "is a member of pg_read_server_files",
+        ),
     ];
     for (role, why) in cases {
         let err = Database::builder(&server().url(&role))
@@ -340,10 +387,20 @@ async fn unreachable_database_is_a_setup_error() {
         .connect()
         .await
         .unwrap_err();
-    assert!(err.to_string().starts_with("postgres setup failed: could not connect"), "{err}");
-    let err = Database::builder("postgres://h:notaport/db").connect().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("postgres setup failed: could not connect"),
+        "{err}"
+    );
+    let err = Database::builder("postgres://h:notaport/db")
+        .connect()
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err:?}");
-    let err = Database::builder("postgres://u@127.0.0.1/db?sslmode=bogus").connect().await.unwrap_err();
+    let err = Database::builder("postgres://u@127.0.0.1/db?sslmode=bogus")
+        .connect()
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err:?}");
 }
 
@@ -365,7 +422,10 @@ async fn database_down_is_a_tool_error_and_the_pool_recovers() {
     private.stop();
     let err = db.query("SELECT 1").await.unwrap_err();
     assert!(matches!(err, QueryError::Unavailable(_)), "{err:?}");
-    assert!(err.to_string().starts_with("the database is unavailable ("), "{err}");
+    assert!(
+        err.to_string().starts_with("the database is unavailable ("),
+        "{err}"
+    );
     let text = registry
         .dispatch("run_postgres_query", r#"{"sql_query": "SELECT 1"}"#)
         .await
@@ -385,13 +445,21 @@ async fn model_sql_goes_only_through_the_extended_protocol() {
         return;
     }
     let db = reader().await;
-    db.query("SELECT 'protocol-marker-7f3a' AS m").await.unwrap();
+    db.query("SELECT 'protocol-marker-7f3a' AS m")
+        .await
+        .unwrap();
     let log = server().log().unwrap();
-    let lines: Vec<&str> = log.lines().filter(|l| l.contains("protocol-marker-7f3a")).collect();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("protocol-marker-7f3a"))
+        .collect();
     assert!(!lines.is_empty(), "log_statement=all shows the query");
     for line in &lines {
         // Simple query: "LOG:  statement: …"; extended: "LOG:  execute s0: …" / "parse", "bind".
-        assert!(!line.contains("statement: SELECT 'protocol-marker"), "{line}");
+        assert!(
+            !line.contains("statement: SELECT 'protocol-marker"),
+            "{line}"
+        );
     }
     assert!(lines.iter().any(|l| l.contains("execute ")), "{lines:?}");
     // The crate's own SQL (transaction, SET LOCAL, DISCARD ALL) may use simple queries.
@@ -403,12 +471,18 @@ async fn schema_tool_lists_readable_tables_compactly() {
     let db = reader().await;
     let text = db.schema(Some("shop")).await.unwrap();
     assert!(text.contains("shop.customers (table): People who buy\n  id integer not null pk\n  name text not null\n  email text: Contact address\n"), "{text}");
-    assert!(text.contains("  customer_id integer -> shop.customers.id\n"), "{text}");
+    assert!(
+        text.contains("  customer_id integer -> shop.customers.id\n"),
+        "{text}"
+    );
     assert!(text.contains("  total numeric(12,2) not null\n"), "{text}");
     // Not granted to the reader: not shown.
     assert!(!text.contains("secrets"), "{text}");
     let registry = ToolRegistry::new().with(db.schema_tool());
-    let all = registry.dispatch("get_postgres_schema", "{}").await.unwrap();
+    let all = registry
+        .dispatch("get_postgres_schema", "{}")
+        .await
+        .unwrap();
     assert!(all.contains("shop.orders (table)"));
     let none = db.schema(Some("nope")).await.unwrap();
     assert_eq!(none, "no readable tables or views in schema `nope`");

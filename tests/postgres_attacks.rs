@@ -169,7 +169,10 @@ impl Harness {
                     failures.push(format!("[{family}] {role:?} `{}`: {why}", attack.sql));
                 }
                 if let Err(why) = self.session_is_clean(role).await {
-                    failures.push(format!("[{family}] {role:?} `{}`: session leak: {why}", attack.sql));
+                    failures.push(format!(
+                        "[{family}] {role:?} `{}`: session leak: {why}",
+                        attack.sql
+                    ));
                 }
             }
             self.wait_for_idle_backends().await;
@@ -185,7 +188,10 @@ impl Harness {
                 ));
             }
             if std::path::Path::new(PWNED).exists() {
-                failures.push(format!("[{family}] `{}`: a file appeared on the server", attack.sql));
+                failures.push(format!(
+                    "[{family}] `{}`: a file appeared on the server",
+                    attack.sql
+                ));
             }
         }
         failures
@@ -207,7 +213,15 @@ impl Harness {
             )
             .await
             .map_err(|e| format!("check query failed: {e}"))?;
-        let want = vec![json!(0), json!(0), json!(0), json!(0), json!(true), json!("\"$user\", public"), json!("on")];
+        let want = vec![
+            json!(0),
+            json!(0),
+            json!(0),
+            json!(0),
+            json!(true),
+            json!("\"$user\", public"),
+            json!("on"),
+        ];
         if r.rows.first() != Some(&want) {
             return Err(format!("{:?}", r.rows));
         }
@@ -280,7 +294,12 @@ fn diff(before: &str, after: &str) -> String {
 }
 
 fn assert_none(failures: Vec<String>) {
-    assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -296,12 +315,28 @@ async fn attacks_stacked_statements() {
         a("SELECT $$;$$; DELETE FROM shop.orders", ALL, ONE),
         a("SELECT $x$ $$ ; $x$; TRUNCATE shop.orders", ALL, ONE),
         a("SELECT E'\\';'; DROP TABLE shop.orders", ALL, ONE),
-        a("SELECT \"a;b\" FROM (SELECT 1 AS \"a;b\") t; DROP TABLE shop.orders", ALL, ONE),
-        a("SELECT 1\n;\nCOMMIT;\nINSERT INTO shop.orders (customer_id, total) VALUES (1, 1)", ALL, ONE),
+        a(
+            "SELECT \"a;b\" FROM (SELECT 1 AS \"a;b\") t; DROP TABLE shop.orders",
+            ALL,
+            ONE,
+        ),
+        a(
+            "SELECT 1\n;\nCOMMIT;\nINSERT INTO shop.orders (customer_id, total) VALUES (1, 1)",
+            ALL,
+            ONE,
+        ),
         a("SELECT 1;;;DROP TABLE shop.orders", ALL, ONE),
-        a("/* a /* nested */ comment */ SELECT 1; END; DROP SCHEMA shop CASCADE", ALL, ONE),
+        a(
+            "/* a /* nested */ comment */ SELECT 1; END; DROP SCHEMA shop CASCADE",
+            ALL,
+            ONE,
+        ),
         a("SELECT U&'\\0061;'; DROP TABLE shop.orders", ALL, ONE),
-        a("COMMIT; DROP TABLE shop.orders", ALL, Expect::Refused("one statement")),
+        a(
+            "COMMIT; DROP TABLE shop.orders",
+            ALL,
+            Expect::Refused("one statement"),
+        ),
     ];
     let h = Harness::new().await;
     assert_none(h.run("stacked", &attacks).await);
@@ -319,8 +354,16 @@ async fn attacks_transaction_control() {
         a("ABORT", ALL, TX),
         a("SAVEPOINT s", ALL, TX),
         a("RELEASE SAVEPOINT s", ALL, TX),
-        a("SET TRANSACTION READ WRITE", ALL, Expect::Refused("session settings")),
-        a("PREPARE TRANSACTION 'x'", ALL, Expect::Refused("prepared statements")),
+        a(
+            "SET TRANSACTION READ WRITE",
+            ALL,
+            Expect::Refused("session settings"),
+        ),
+        a(
+            "PREPARE TRANSACTION 'x'",
+            ALL,
+            Expect::Refused("prepared statements"),
+        ),
         a("COMMIT PREPARED 'x'", ALL, TX),
     ];
     let h = Harness::new().await;
@@ -336,12 +379,36 @@ async fn attacks_session_settings_and_roles() {
         a("RESET ALL", ALL, SET),
         a("SET search_path = evil, public", ALL, SET),
         a("SET default_transaction_read_only = off", ALL, SET),
-        a("SELECT set_config('transaction_read_only', 'off', true)", ALL, Expect::Blocked),
-        a("SELECT set_config('transaction_read_only', 'off', false)", ALL, Expect::Blocked),
-        a("SELECT set_config('role', 'app_owner', false)", &[Reader], Expect::Blocked),
-        a("SELECT set_config('role', 'app_reader', false)", &[Superuser, Owner], Expect::RolledBack),
-        a("SELECT set_config('search_path', 'pg_temp', false)", ALL, Expect::RolledBack),
-        a("SELECT set_config('session_authorization', 'app_reader', false)", ALL, Expect::RolledBack),
+        a(
+            "SELECT set_config('transaction_read_only', 'off', true)",
+            ALL,
+            Expect::Blocked,
+        ),
+        a(
+            "SELECT set_config('transaction_read_only', 'off', false)",
+            ALL,
+            Expect::Blocked,
+        ),
+        a(
+            "SELECT set_config('role', 'app_owner', false)",
+            &[Reader],
+            Expect::Blocked,
+        ),
+        a(
+            "SELECT set_config('role', 'app_reader', false)",
+            &[Superuser, Owner],
+            Expect::RolledBack,
+        ),
+        a(
+            "SELECT set_config('search_path', 'pg_temp', false)",
+            ALL,
+            Expect::RolledBack,
+        ),
+        a(
+            "SELECT set_config('session_authorization', 'app_reader', false)",
+            ALL,
+            Expect::RolledBack,
+        ),
     ];
     let h = Harness::new().await;
     assert_none(h.run("session settings", &attacks).await);
@@ -357,19 +424,59 @@ async fn attacks_ddl_dml_select_into_merge_and_cte() {
         a("ALTER TABLE shop.orders ADD COLUMN x int", ALL, DDL),
         a("GRANT ALL ON shop.secrets TO app_reader", ALL, DDL),
         a("TRUNCATE shop.orders", ALL, DML),
-        a("INSERT INTO shop.orders (customer_id, total) VALUES (1, 1)", ALL, DML),
+        a(
+            "INSERT INTO shop.orders (customer_id, total) VALUES (1, 1)",
+            ALL,
+            DML,
+        ),
         a("UPDATE shop.orders SET total = 0", ALL, DML),
         a("DELETE FROM shop.orders", ALL, DML),
-        a("MERGE INTO shop.orders o USING shop.customers c ON o.id = c.id WHEN MATCHED THEN DELETE", ALL, DML),
-        a("SELECT * INTO shop.stolen FROM shop.orders", ALL, Expect::Refused("INTO")),
-        a("WITH d AS (DELETE FROM shop.orders RETURNING *) SELECT count(*) FROM d", ALL, DML),
-        a("WITH u AS (UPDATE shop.orders SET total = 0 RETURNING 1) SELECT 1", ALL, DML),
-        a("SELECT * FROM shop.orders FOR UPDATE", ALL, Expect::Refused("row locks")),
-        a("EXPLAIN ANALYZE DELETE FROM shop.orders", ALL, Expect::Refused("ANALYZE")),
-        a("DO $$ BEGIN DELETE FROM shop.orders; END $$", ALL, Expect::Refused("DO blocks")),
+        a(
+            "MERGE INTO shop.orders o USING shop.customers c ON o.id = c.id WHEN MATCHED THEN DELETE",
+            ALL,
+            DML,
+        ),
+        a(
+            "SELECT * INTO shop.stolen FROM shop.orders",
+            ALL,
+            Expect::Refused("INTO"),
+        ),
+        a(
+            "WITH d AS (DELETE FROM shop.orders RETURNING *) SELECT count(*) FROM d",
+            ALL,
+            DML,
+        ),
+        a(
+            "WITH u AS (UPDATE shop.orders SET total = 0 RETURNING 1) SELECT 1",
+            ALL,
+            DML,
+        ),
+        a(
+            "SELECT * FROM shop.orders FOR UPDATE",
+            ALL,
+            Expect::Refused("row locks"),
+        ),
+        a(
+            "EXPLAIN ANALYZE DELETE FROM shop.orders",
+            ALL,
+            Expect::Refused("ANALYZE"),
+        ),
+        a(
+            "DO $$ BEGIN DELETE FROM shop.orders; END $$",
+            ALL,
+            Expect::Refused("DO blocks"),
+        ),
         // Past the lexer (the DML is in a string): the read-only transaction stops it.
-        a("SELECT query_to_xml('DELETE FROM shop.orders RETURNING 1', true, true, '')", ALL, Expect::Blocked),
-        a("SELECT query_to_xml('DROP TABLE shop.orders', true, true, '')", ALL, Expect::Blocked),
+        a(
+            "SELECT query_to_xml('DELETE FROM shop.orders RETURNING 1', true, true, '')",
+            ALL,
+            Expect::Blocked,
+        ),
+        a(
+            "SELECT query_to_xml('DROP TABLE shop.orders', true, true, '')",
+            ALL,
+            Expect::Blocked,
+        ),
         a("SELECT nextval('shop.orders_id_seq')", ALL, Expect::Blocked),
     ];
     let h = Harness::new().await;
@@ -382,12 +489,32 @@ async fn attacks_side_effect_functions() {
         // Large objects: created or removed inside the transaction, then rolled back.
         a("SELECT lo_create(0)", ALL, Expect::RolledBack),
         a("SELECT lo_from_bytea(0, 'x')", ALL, Expect::RolledBack),
-        a("SELECT lo_unlink(oid) FROM pg_largeobject_metadata", ALL, Expect::RolledBack),
-        a("SELECT lo_put(oid, 0, 'overwritten') FROM pg_largeobject_metadata", ALL, Expect::RolledBack),
-        a("SELECT setval('shop.orders_id_seq', 1)", ALL, Expect::Blocked),
-        a("SELECT nextval('shop.orders_id_seq') FROM generate_series(1, 10)", ALL, Expect::Blocked),
+        a(
+            "SELECT lo_unlink(oid) FROM pg_largeobject_metadata",
+            ALL,
+            Expect::RolledBack,
+        ),
+        a(
+            "SELECT lo_put(oid, 0, 'overwritten') FROM pg_largeobject_metadata",
+            ALL,
+            Expect::RolledBack,
+        ),
+        a(
+            "SELECT setval('shop.orders_id_seq', 1)",
+            ALL,
+            Expect::Blocked,
+        ),
+        a(
+            "SELECT nextval('shop.orders_id_seq') FROM generate_series(1, 10)",
+            ALL,
+            Expect::Blocked,
+        ),
         // A notification sent in a rolled-back transaction is never delivered.
-        a("SELECT pg_notify('orders', 'forged')", ALL, Expect::RolledBack),
+        a(
+            "SELECT pg_notify('orders', 'forged')",
+            ALL,
+            Expect::RolledBack,
+        ),
         // Session-level advisory locks survive ROLLBACK: DISCARD ALL releases them.
         a("SELECT pg_advisory_lock(4242)", ALL, Expect::RolledBack),
         a(
@@ -416,15 +543,47 @@ async fn attacks_side_effect_functions() {
 #[tokio::test]
 async fn attacks_server_files_and_programs() {
     let attacks = [
-        a("COPY (SELECT 1) TO PROGRAM 'touch /tmp/toolcall-attack-pwned'", ALL, Expect::Refused("COPY")),
-        a("COPY shop.orders TO '/tmp/toolcall-attack-pwned'", ALL, Expect::Refused("COPY")),
-        a("COPY shop.orders FROM '/etc/passwd'", ALL, Expect::Refused("COPY")),
-        a("SELECT pg_read_file('/etc/passwd')", UNPRIVILEGED, Expect::Blocked),
-        a("SELECT pg_read_binary_file('/etc/hostname')", UNPRIVILEGED, Expect::Blocked),
+        a(
+            "COPY (SELECT 1) TO PROGRAM 'touch /tmp/toolcall-attack-pwned'",
+            ALL,
+            Expect::Refused("COPY"),
+        ),
+        a(
+            "COPY shop.orders TO '/tmp/toolcall-attack-pwned'",
+            ALL,
+            Expect::Refused("COPY"),
+        ),
+        a(
+            "COPY shop.orders FROM '/etc/passwd'",
+            ALL,
+            Expect::Refused("COPY"),
+        ),
+        a(
+            "SELECT pg_read_file('/etc/passwd')",
+            UNPRIVILEGED,
+            Expect::Blocked,
+        ),
+        a(
+            "SELECT pg_read_binary_file('/etc/hostname')",
+            UNPRIVILEGED,
+            Expect::Blocked,
+        ),
         a("SELECT pg_ls_dir('.')", UNPRIVILEGED, Expect::Blocked),
-        a("SELECT pg_stat_file('postgresql.conf')", UNPRIVILEGED, Expect::Blocked),
-        a("SELECT lo_export(oid, '/tmp/toolcall-attack-pwned') FROM pg_largeobject_metadata", UNPRIVILEGED, Expect::Blocked),
-        a("SELECT lo_import('/etc/passwd')", UNPRIVILEGED, Expect::Blocked),
+        a(
+            "SELECT pg_stat_file('postgresql.conf')",
+            UNPRIVILEGED,
+            Expect::Blocked,
+        ),
+        a(
+            "SELECT lo_export(oid, '/tmp/toolcall-attack-pwned') FROM pg_largeobject_metadata",
+            UNPRIVILEGED,
+            Expect::Blocked,
+        ),
+        a(
+            "SELECT lo_import('/etc/passwd')",
+            UNPRIVILEGED,
+            Expect::Blocked,
+        ),
         a(
             "SELECT * FROM dblink('dbname=' || current_database(), 'SELECT secret FROM shop.secrets') AS t(s text)",
             UNPRIVILEGED,
@@ -444,22 +603,45 @@ async fn allowed_superuser_is_stopped_by_nothing_but_privileges() {
         .connect()
         .await
         .unwrap();
-    let r = db.query("SELECT length(pg_read_file('PG_VERSION')) > 0").await.unwrap();
+    let r = db
+        .query("SELECT length(pg_read_file('PG_VERSION')) > 0")
+        .await
+        .unwrap();
     assert_eq!(r.rows, vec![vec![json!(true)]]);
 }
 
 #[tokio::test]
 async fn attacks_prepare_and_session_leaks() {
     let attacks = [
-        a("PREPARE p AS SELECT secret FROM shop.secrets", ALL, Expect::Refused("prepared statements")),
+        a(
+            "PREPARE p AS SELECT secret FROM shop.secrets",
+            ALL,
+            Expect::Refused("prepared statements"),
+        ),
         a("EXECUTE p", ALL, Expect::Refused("prepared statements")),
-        a("DEALLOCATE ALL", ALL, Expect::Refused("prepared statements")),
-        a("DECLARE c CURSOR WITH HOLD FOR SELECT 1", ALL, Expect::Refused("cursors")),
+        a(
+            "DEALLOCATE ALL",
+            ALL,
+            Expect::Refused("prepared statements"),
+        ),
+        a(
+            "DECLARE c CURSOR WITH HOLD FOR SELECT 1",
+            ALL,
+            Expect::Refused("cursors"),
+        ),
         a("LISTEN orders", ALL, Expect::Refused("LISTEN")),
         a("DISCARD ALL", ALL, Expect::Refused("session settings")),
-        a("SELECT pg_advisory_lock(7), pg_advisory_lock_shared(8)", ALL, Expect::RolledBack),
+        a(
+            "SELECT pg_advisory_lock(7), pg_advisory_lock_shared(8)",
+            ALL,
+            Expect::RolledBack,
+        ),
         a("SELECT pg_try_advisory_lock(9)", ALL, Expect::RolledBack),
-        a("SELECT set_config('search_path', 'shop', false)", ALL, Expect::RolledBack),
+        a(
+            "SELECT set_config('search_path', 'shop', false)",
+            ALL,
+            Expect::RolledBack,
+        ),
     ];
     let h = Harness::new().await;
     assert_none(h.run("leaks", &attacks).await);
@@ -469,15 +651,39 @@ async fn attacks_prepare_and_session_leaks() {
 async fn attacks_runaway_work() {
     let attacks = [
         a("SELECT pg_sleep(30)", ALL, Expect::Timeout),
-        a("SELECT count(*) FROM generate_series(1, 10000000000)", ALL, Expect::Timeout),
-        a("SELECT * FROM generate_series(1, 1000000000)", ALL, Expect::Capped),
-        a("SELECT count(*) FROM shop.big a, shop.big b", ALL, Expect::Timeout),
+        a(
+            "SELECT count(*) FROM generate_series(1, 10000000000)",
+            ALL,
+            Expect::Timeout,
+        ),
+        a(
+            "SELECT * FROM generate_series(1, 1000000000)",
+            ALL,
+            Expect::Capped,
+        ),
+        a(
+            "SELECT count(*) FROM shop.big a, shop.big b",
+            ALL,
+            Expect::Timeout,
+        ),
         a("SELECT * FROM shop.big a, shop.big b", ALL, Expect::Capped),
-        a("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r", ALL, Expect::Timeout),
-        a("SELECT repeat('x', 1000000) FROM generate_series(1, 1000)", ALL, Expect::Capped),
+        a(
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
+            ALL,
+            Expect::Timeout,
+        ),
+        a(
+            "SELECT repeat('x', 1000000) FROM generate_series(1, 1000)",
+            ALL,
+            Expect::Capped,
+        ),
         // Lifting the server timeout from inside the query: the timer is already set,
         // and the client deadline stands behind it anyway.
-        a("SELECT set_config('statement_timeout', '0', false), pg_sleep(30)", ALL, Expect::Timeout),
+        a(
+            "SELECT set_config('statement_timeout', '0', false), pg_sleep(30)",
+            ALL,
+            Expect::Timeout,
+        ),
     ];
     let h = Harness::new().await;
     assert_none(h.run("runaway", &attacks).await);
@@ -489,21 +695,46 @@ async fn attacks_lock_waits_against_a_concurrent_writer() {
     let writer = server().admin().await;
     let mut failures = Vec::new();
     let cases: [(&str, Attack); 6] = [
-        ("LOCK TABLE shop.orders IN ACCESS EXCLUSIVE MODE", a("SELECT count(*) FROM shop.orders", ALL, Expect::LockWait)),
-        ("LOCK TABLE shop.orders IN ACCESS EXCLUSIVE MODE", a("TABLE shop.orders", ALL, Expect::LockWait)),
-        ("ALTER TABLE shop.customers ADD COLUMN pending int", a("SELECT * FROM shop.customers", ALL, Expect::LockWait)),
-        ("SELECT pg_advisory_lock(42)", a("SELECT pg_advisory_lock(42)", ALL, Expect::LockWait)),
-        ("SELECT pg_advisory_lock(43)", a("SELECT pg_advisory_xact_lock(43)", ALL, Expect::LockWait)),
         (
             "LOCK TABLE shop.orders IN ACCESS EXCLUSIVE MODE",
-            a("SELECT set_config('lock_timeout', '0', false), (SELECT count(*) FROM shop.orders)", ALL, Expect::LockWait),
+            a("SELECT count(*) FROM shop.orders", ALL, Expect::LockWait),
+        ),
+        (
+            "LOCK TABLE shop.orders IN ACCESS EXCLUSIVE MODE",
+            a("TABLE shop.orders", ALL, Expect::LockWait),
+        ),
+        (
+            "ALTER TABLE shop.customers ADD COLUMN pending int",
+            a("SELECT * FROM shop.customers", ALL, Expect::LockWait),
+        ),
+        (
+            "SELECT pg_advisory_lock(42)",
+            a("SELECT pg_advisory_lock(42)", ALL, Expect::LockWait),
+        ),
+        (
+            "SELECT pg_advisory_lock(43)",
+            a("SELECT pg_advisory_xact_lock(43)", ALL, Expect::LockWait),
+        ),
+        (
+            "LOCK TABLE shop.orders IN ACCESS EXCLUSIVE MODE",
+            a(
+                "SELECT set_config('lock_timeout', '0', false), (SELECT count(*) FROM shop.orders)",
+                ALL,
+                Expect::LockWait,
+            ),
         ),
     ];
     for (hold, attack) in &cases {
         writer.batch_execute("BEGIN").await.unwrap();
         writer.batch_execute(hold).await.unwrap();
-        failures.extend(h.run_with("locks", std::slice::from_ref(attack), false).await);
-        writer.batch_execute("ROLLBACK; SELECT pg_advisory_unlock_all()").await.unwrap();
+        failures.extend(
+            h.run_with("locks", std::slice::from_ref(attack), false)
+                .await,
+        );
+        writer
+            .batch_execute("ROLLBACK; SELECT pg_advisory_unlock_all()")
+            .await
+            .unwrap();
         if server().snapshot().await != h.baseline {
             failures.push(format!("[locks] `{}`: database changed", attack.sql));
         }
@@ -512,7 +743,9 @@ async fn attacks_lock_waits_against_a_concurrent_writer() {
     for (_, db) in &h.dbs {
         db.query("SELECT count(*) FROM shop.orders").await.unwrap();
         writer
-            .batch_execute("BEGIN; LOCK TABLE shop.orders IN ACCESS EXCLUSIVE MODE NOWAIT; ROLLBACK")
+            .batch_execute(
+                "BEGIN; LOCK TABLE shop.orders IN ACCESS EXCLUSIVE MODE NOWAIT; ROLLBACK",
+            )
             .await
             .unwrap();
     }

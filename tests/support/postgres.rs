@@ -12,7 +12,9 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    // The watchdogs are meant to outlive this process.
+    clippy::zombie_processes
 )]
 
 use std::path::{Path, PathBuf};
@@ -53,7 +55,9 @@ pub fn server() -> &'static Server {
 
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// The directory holding `initdb`, `pg_ctl` and `pg_dump`.
@@ -163,10 +167,16 @@ impl Server {
             as_postgres,
         };
         let mut initdb = server.pg_command("initdb");
-        initdb
-            .arg("-D")
-            .arg(&data)
-            .args(["-A", "trust", "-U", "postgres", "-N", "-E", "UTF8", "--locale=C"]);
+        initdb.arg("-D").arg(&data).args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-N",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ]);
         run(initdb, "initdb");
         server.watchdog(&dir);
         server.start();
@@ -202,9 +212,17 @@ impl Server {
     fn watchdog(&self, dir: &Path) {
         let pg_ctl = self.bin.as_ref().unwrap().join("pg_ctl");
         let stop = if self.as_postgres {
-            format!("runuser -u postgres -- {} -D {}/data -m immediate stop", pg_ctl.display(), dir.display())
+            format!(
+                "runuser -u postgres -- {} -D {}/data -m immediate stop",
+                pg_ctl.display(),
+                dir.display()
+            )
         } else {
-            format!("{} -D {}/data -m immediate stop", pg_ctl.display(), dir.display())
+            format!(
+                "{} -D {}/data -m immediate stop",
+                pg_ctl.display(),
+                dir.display()
+            )
         };
         let script = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 0.3; done; {stop} >/dev/null 2>&1; rm -rf {dir}",
@@ -275,7 +293,11 @@ impl Server {
     pub fn stop(&self) {
         let data = self.data.as_ref().expect("a server we started");
         let mut pg_ctl = self.pg_command("pg_ctl");
-        pg_ctl.arg("-D").arg(data).args(["-m", "fast", "-w", "stop"]).stdout(Stdio::null());
+        pg_ctl
+            .arg("-D")
+            .arg(data)
+            .args(["-m", "fast", "-w", "stop"])
+            .stdout(Stdio::null());
         run(pg_ctl, "pg_ctl stop");
     }
 
@@ -297,7 +319,10 @@ impl Server {
                 "postgres://{role}:{p}@{}:{}/{db}?sslmode=disable",
                 self.host, self.port
             ),
-            None => format!("postgres://{role}@{}:{}/{db}?sslmode=disable", self.host, self.port),
+            None => format!(
+                "postgres://{role}@{}:{}/{db}?sslmode=disable",
+                self.host, self.port
+            ),
         }
     }
 
@@ -312,9 +337,10 @@ impl Server {
     }
 
     async fn client_db(&self, role: &str, db: &str) -> tokio_postgres::Client {
-        let (client, connection) = tokio_postgres::connect(&self.url_db(role, db), tokio_postgres::NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("connect as {role}: {e}"));
+        let (client, connection) =
+            tokio_postgres::connect(&self.url_db(role, db), tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("connect as {role}: {e}"));
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -382,7 +408,11 @@ impl Server {
                 .arg(self.url(&self.superuser))
                 .output()
                 .expect("pg_dump");
-            assert!(dump.status.success(), "pg_dump: {}", String::from_utf8_lossy(&dump.stderr));
+            assert!(
+                dump.status.success(),
+                "pg_dump: {}",
+                String::from_utf8_lossy(&dump.stderr)
+            );
             // pg_dump 15.14+ writes a random `\restrict` key on every run.
             for line in String::from_utf8_lossy(&dump.stdout).lines() {
                 if !line.starts_with("\\restrict") && !line.starts_with("\\unrestrict") {
