@@ -62,12 +62,12 @@ fn bench(c: &mut Criterion) {
                    SELECT g AS id, md5(g::text) AS payload,
                           timestamptz '2024-01-01' + g * interval '1 second' AS at
                    FROM generate_series(1, {}) g;
-                 GRANT SELECT ON public.events TO app_reader;
-                 VACUUM ANALYZE public.events;",
+                 GRANT SELECT ON public.events TO app_reader;",
                 rows()
             ))
             .await
             .unwrap();
+        admin.batch_execute("VACUUM ANALYZE public.events").await.unwrap();
         eprintln!(
             "built public.events ({} rows) in {:?}",
             rows(),

@@ -500,3 +500,57 @@ async fn allowed_superuser_runs_queries_read_only() {
     let r = db.query("TABLE shop.customers").await.unwrap();
     assert_eq!(r.row_count, 100);
 }
+
+#[cfg(feature = "postgres-rustls")]
+#[tokio::test]
+async fn sslmode_is_honoured_with_rustls() {
+    if std::env::var("DATABASE_URL").is_ok() {
+        eprintln!("skipped: needs a TLS server of its own");
+        return;
+    }
+    let private = pg_support::Server::start_private_tls();
+    let ssl = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    for (mode, encrypted) in [("require", true), ("prefer", true), ("disable", false)] {
+        let db = Database::builder(&private.url_sslmode("app_reader", mode))
+            .connect()
+            .await
+            .unwrap();
+        let r = db.query(ssl).await.unwrap();
+        assert_eq!(r.rows, vec![vec![json!(encrypted)]], "sslmode={mode}");
+        // Cancel requests go through the same connector.
+        let db = Database::builder(&private.url_sslmode("app_reader", mode))
+            .statement_timeout(Duration::from_secs(60))
+            .deadline(Duration::from_millis(300))
+            .connect()
+            .await
+            .unwrap();
+        let err = db.query("SELECT pg_sleep(30) AS tls_marker").await.unwrap_err();
+        assert!(matches!(err, QueryError::Timeout(_)), "{err:?}");
+        let admin = private.admin().await;
+        let mut gone = false;
+        for _ in 0..40 {
+            let n: i64 = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' \
+                     AND query LIKE '%tls_marker%' AND pid <> pg_backend_pid()",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if n == 0 {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(gone, "sslmode={mode}: the cancel request did not stop the query");
+    }
+    // A self-signed certificate does not pass verification.
+    let err = Database::builder(&private.url_sslmode("app_reader", "verify-full"))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Postgres(_) | Error::Config(_)), "{err:?}");
+    private.stop();
+}

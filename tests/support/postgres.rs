@@ -41,6 +41,8 @@ pub struct Server {
     data: Option<PathBuf>,
     maintenance_db: String,
     as_postgres: bool,
+    /// Extra `-c` server options (e.g. TLS).
+    options: String,
 }
 
 static SHARED: OnceLock<Server> = OnceLock::new();
@@ -116,6 +118,16 @@ impl Server {
 
     /// Starts a new server of its own (for tests that stop and restart it).
     pub fn start_private() -> Server {
+        Self::start_private_with(false)
+    }
+
+    /// Starts a new server of its own that also accepts TLS (a self-signed
+    /// certificate made with `openssl`).
+    pub fn start_private_tls() -> Server {
+        Self::start_private_with(true)
+    }
+
+    fn start_private_with(tls: bool) -> Server {
         let bin = bin_dir().expect(
             "PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin or pg_config --bindir); \
              run .ci/postgres.sh or set DATABASE_URL",
@@ -155,7 +167,7 @@ impl Server {
         }
         let data = dir.join("data");
         let port = free_port();
-        let server = Server {
+        let mut server = Server {
             host: "127.0.0.1".into(),
             port,
             superuser: "postgres".into(),
@@ -165,6 +177,7 @@ impl Server {
             data: Some(data.clone()),
             maintenance_db: "postgres".into(),
             as_postgres,
+            options: String::new(),
         };
         let mut initdb = server.pg_command("initdb");
         initdb.arg("-D").arg(&data).args([
@@ -178,6 +191,23 @@ impl Server {
             "--locale=C",
         ]);
         run(initdb, "initdb");
+        if tls {
+            let mut openssl = if as_postgres {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--", "openssl"]);
+                c
+            } else {
+                Command::new("openssl")
+            };
+            openssl
+                .args(["req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=localhost"])
+                .arg("-keyout")
+                .arg(data.join("server.key"))
+                .arg("-out")
+                .arg(data.join("server.crt"));
+            run(openssl, "openssl req");
+            server.options = " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key".into();
+        }
         server.watchdog(&dir);
         server.start();
         server.prepare();
@@ -202,6 +232,7 @@ impl Server {
             data: None,
             maintenance_db: config.get_dbname().unwrap_or("postgres").to_owned(),
             as_postgres: false,
+            options: String::new(),
         };
         server.prepare();
         server.drop_database_at_exit(url);
@@ -280,9 +311,10 @@ impl Server {
             .arg(format!(
                 "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
                  -c full_page_writes=off -c max_connections=60 -c shared_buffers=64MB \
-                 -c log_statement=all",
+                 -c log_statement=all{}",
                 self.port,
-                socket_dir.display()
+                socket_dir.display(),
+                self.options
             ))
             .arg("start")
             .stdout(Stdio::null());
@@ -299,6 +331,12 @@ impl Server {
             .args(["-m", "fast", "-w", "stop"])
             .stdout(Stdio::null());
         run(pg_ctl, "pg_ctl stop");
+    }
+
+    /// A libpq URL for `role` on the test database, with another `sslmode`.
+    pub fn url_sslmode(&self, role: &str, sslmode: &str) -> String {
+        self.url(role)
+            .replace("sslmode=disable", &format!("sslmode={sslmode}"))
     }
 
     /// A libpq URL for `role` on the test database.
