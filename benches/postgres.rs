@@ -67,7 +67,10 @@ fn bench(c: &mut Criterion) {
             ))
             .await
             .unwrap();
-        admin.batch_execute("VACUUM ANALYZE public.events").await.unwrap();
+        admin
+            .batch_execute("VACUUM ANALYZE public.events")
+            .await
+            .unwrap();
         eprintln!(
             "built public.events ({} rows) in {:?}",
             rows(),

@@ -524,7 +524,10 @@ async fn sslmode_is_honoured_with_rustls() {
             .connect()
             .await
             .unwrap();
-        let err = db.query("SELECT pg_sleep(30) AS tls_marker").await.unwrap_err();
+        let err = db
+            .query("SELECT pg_sleep(30) AS tls_marker")
+            .await
+            .unwrap_err();
         assert!(matches!(err, QueryError::Timeout(_)), "{err:?}");
         let admin = private.admin().await;
         let mut gone = false;
@@ -544,13 +547,19 @@ async fn sslmode_is_honoured_with_rustls() {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(gone, "sslmode={mode}: the cancel request did not stop the query");
+        assert!(
+            gone,
+            "sslmode={mode}: the cancel request did not stop the query"
+        );
     }
     // A self-signed certificate does not pass verification.
     let err = Database::builder(&private.url_sslmode("app_reader", "verify-full"))
         .connect()
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Postgres(_) | Error::Config(_)), "{err:?}");
+    assert!(
+        matches!(err, Error::Postgres(_) | Error::Config(_)),
+        "{err:?}"
+    );
     private.stop();
 }

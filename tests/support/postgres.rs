@@ -200,13 +200,23 @@ impl Server {
                 Command::new("openssl")
             };
             openssl
-                .args(["req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=localhost"])
+                .args([
+                    "req",
+                    "-new",
+                    "-x509",
+                    "-days",
+                    "2",
+                    "-nodes",
+                    "-subj",
+                    "/CN=localhost",
+                ])
                 .arg("-keyout")
                 .arg(data.join("server.key"))
                 .arg("-out")
                 .arg(data.join("server.crt"));
             run(openssl, "openssl req");
-            server.options = " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key".into();
+            server.options =
+                " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key".into();
         }
         server.watchdog(&dir);
         server.start();

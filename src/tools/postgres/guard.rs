@@ -40,7 +40,9 @@ pub(crate) fn check(sql: &str) -> Result<(), String> {
     }
     let first = body.iter().find(|t| **t != Token::Open);
     let Some(Token::Word(first)) = first else {
-        return Err(format!("the query does not start with a keyword; {ALLOWED}"));
+        return Err(format!(
+            "the query does not start with a keyword; {ALLOWED}"
+        ));
     };
     match first.as_str() {
         "SELECT" | "WITH" | "VALUES" | "TABLE" => check_body(body),

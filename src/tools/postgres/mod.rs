@@ -366,13 +366,15 @@ impl Builder {
             .create_timeout(Some(self.connect_timeout))
             .build()
             .map_err(|e| Error::Postgres(format!("could not build the pool: {e}")))?;
-        let client = pool
-            .get()
-            .await
-            .map_err(|e| Error::Postgres(format!("could not connect: {}", error::short_cause(&e))))?;
-        let problems = privileges::problems(&client)
-            .await
-            .map_err(|e| Error::Postgres(format!("privilege check failed: {}", error::short_cause(&e))))?;
+        let client = pool.get().await.map_err(|e| {
+            Error::Postgres(format!("could not connect: {}", error::short_cause(&e)))
+        })?;
+        let problems = privileges::problems(&client).await.map_err(|e| {
+            Error::Postgres(format!(
+                "privilege check failed: {}",
+                error::short_cause(&e)
+            ))
+        })?;
         drop(client);
         if !problems.is_empty() {
             if !self.allow_privileged {

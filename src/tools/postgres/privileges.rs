@@ -51,7 +51,12 @@ pub(crate) async fn problems(
             ));
         }
         if !writable.is_empty() {
-            let mut list = writable.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+            let mut list = writable
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
             if writable.len() > 5 {
                 list.push_str(", …");
             }

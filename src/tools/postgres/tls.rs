@@ -137,7 +137,9 @@ mod rustls_tls {
         let native = rustls_native_certs::load_native_certs();
         let (added, _) = roots.add_parsable_certificates(native.certs);
         if added == 0 {
-            return Err("sslmode=verify-full: no trusted root certificates found on this system".into());
+            return Err(
+                "sslmode=verify-full: no trusted root certificates found on this system".into(),
+            );
         }
         let config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
@@ -193,7 +195,10 @@ mod tests {
     #[test]
     fn verify_modes_are_read_and_rewritten() {
         let (s, m) = split_sslmode("postgres://u@h/db?sslmode=verify-full");
-        assert_eq!((s.as_str(), m), ("postgres://u@h/db?sslmode=require", SslMode::Verify));
+        assert_eq!(
+            (s.as_str(), m),
+            ("postgres://u@h/db?sslmode=require", SslMode::Verify)
+        );
         assert_eq!(split_sslmode("host=h sslmode=disable").1, SslMode::Disable);
         assert_eq!(split_sslmode("postgres://u@h/db").1, SslMode::Prefer);
     }

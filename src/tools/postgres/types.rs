@@ -26,10 +26,7 @@ const PG_EPOCH_DAYS: i64 = 10_957;
 pub(crate) struct Raw<'a>(pub(crate) Option<&'a [u8]>);
 
 impl<'a> FromSql<'a> for Raw<'a> {
-    fn from_sql(
-        _: &Type,
-        raw: &'a [u8],
-    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
         Ok(Raw(Some(raw)))
     }
 
@@ -489,9 +486,9 @@ fn record(b: &[u8], names: Option<&[&str]>, max_chars: usize) -> Option<Value> {
             at += len;
             match Type::from_oid(oid) {
                 Some(ty) => to_json(&ty, Some(bytes), max_chars),
-                None => {
-                    Value::String(format!("<type {oid}, {len} bytes: cast it to text to read it>"))
-                }
+                None => Value::String(format!(
+                    "<type {oid}, {len} bytes: cast it to text to read it>"
+                )),
             }
         };
         values.push(value);
@@ -535,10 +532,7 @@ mod tests {
             numeric(&numeric_bytes(-2, 0x4000, 6, &[1200])).unwrap(),
             "-0.000012"
         );
-        assert_eq!(
-            numeric(&numeric_bytes(2, 0, 0, &[1])).unwrap(),
-            "100000000"
-        );
+        assert_eq!(numeric(&numeric_bytes(2, 0, 0, &[1])).unwrap(), "100000000");
         assert_eq!(numeric(&numeric_bytes(0, 0xC000, 0, &[])).unwrap(), "NaN");
     }
 
