@@ -4,8 +4,9 @@
 //! Scenarios, each one conversation at a time (`single`) and 200 conversations at once (`concurrent_200`),
 //! all on one current-thread tokio runtime with the server on the same runtime:
 //! - `floor`: the loop a careful person writes by hand: a `Vec<serde_json::Value>` history, the
-//!   request built as a `Value` and serialized, the response parsed into a `Value`, the tool calls
-//!   answered with the seed's strings. It sends the same bodies as the agent (checked at start).
+//!   body serialized from borrowed parts (no clones of the history or the tools), the response
+//!   parsed into a `Value`, the tool calls answered with the seed's strings. It sends the same
+//!   bodies as the agent (checked at start).
 //! - `bytes`: the transport alone: the four recorded request bodies, pre-serialized, POSTed in turn,
 //!   each response read as bytes and never parsed. No loop can go below it.
 //! - `agent`: `toolcall::Agent` with `OpenAiCompatible` and the seed's four typed tools.
@@ -94,7 +95,17 @@ async fn serve(listener: TcpListener) {
     }
 }
 
-/// The hand-written loop: `Value` history, `Value` request, `Value` response.
+/// The body of one request, borrowed: nothing is cloned to build it.
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    model: &'a str,
+    messages: &'a [Value],
+    tools: &'a Value,
+    tool_choice: &'a str,
+}
+
+/// The hand-written loop: a `Value` history, the body serialized from borrowed
+/// parts (no clones), the response parsed into a `Value`.
 async fn floor(
     client: &reqwest::Client,
     url: &str,
@@ -107,11 +118,16 @@ async fn floor(
     ];
     let mut sent = sent;
     loop {
-        let body = json!({"model": "qwen3-4b", "messages": messages, "tools": tools, "tool_choice": "auto"});
+        let bytes = serde_json::to_vec(&Body {
+            model: "qwen3-4b",
+            messages: &messages,
+            tools,
+            tool_choice: "auto",
+        })
+        .unwrap();
         if let Some(s) = sent.as_deref_mut() {
-            s.push(body.clone());
+            s.push(serde_json::from_slice(&bytes).unwrap());
         }
-        let bytes = serde_json::to_vec(&body).unwrap();
         let response = client
             .post(url)
             .header("content-type", "application/json")
@@ -122,26 +138,28 @@ async fn floor(
             .bytes()
             .await
             .unwrap();
-        let response: Value = serde_json::from_slice(&response).unwrap();
-        let message = &response["choices"][0]["message"];
+        let mut response: Value = serde_json::from_slice(&response).unwrap();
+        let message = response["choices"][0]["message"].take();
         let Some(calls) = message["tool_calls"].as_array().filter(|c| !c.is_empty()) else {
             return message["content"].as_str().unwrap_or_default().to_owned();
         };
+        let mut answers = Vec::with_capacity(calls.len());
         let calls: Vec<Value> = calls
             .iter()
-            .map(|c| json!({"id": c["id"], "type": "function", "function": c["function"]}))
+            .map(|c| {
+                let name = c["function"]["name"].as_str().unwrap_or_default();
+                let content = match name {
+                    "get_kubernetes_pod_logs" => seed::LOGS,
+                    "get_kubernetes_pod_memory_data" => seed::MEMORY,
+                    "get_kubernetes_pod_cpu_data" => seed::CPU,
+                    _ => "[]",
+                };
+                answers.push(json!({"role": "tool", "tool_call_id": c["id"], "name": name, "content": content}));
+                json!({"id": c["id"], "type": "function", "function": c["function"]})
+            })
             .collect();
         messages.push(json!({"role": "assistant", "tool_calls": calls}));
-        for call in &calls {
-            let name = call["function"]["name"].as_str().unwrap_or_default();
-            let content = match name {
-                "get_kubernetes_pod_logs" => seed::LOGS,
-                "get_kubernetes_pod_memory_data" => seed::MEMORY,
-                "get_kubernetes_pod_cpu_data" => seed::CPU,
-                _ => "[]",
-            };
-            messages.push(json!({"role": "tool", "tool_call_id": call["id"], "name": name, "content": content}));
-        }
+        messages.extend(answers);
     }
 }
 

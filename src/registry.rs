@@ -88,7 +88,7 @@ impl<T: Tool> ErasedTool for Typed<T> {
                     message: e.to_string(),
                 })?;
             match self.tool.call(args).await {
-                Ok(output) => render_output(T::NAME, &output),
+                Ok(output) => render_output(T::NAME, output),
                 Err(e) => Err(ToolError::Failed {
                     tool: T::NAME.to_owned(),
                     message: e.to_string(),
@@ -124,7 +124,7 @@ impl ErasedTool for Dynamic {
     fn call<'a>(&'a self, args: Value) -> BoxFuture<'a, Result<String, ToolError>> {
         Box::pin(async move {
             match (self.tool.call)(args).await {
-                Ok(v) => render_output(&self.tool.name, &v),
+                Ok(v) => render_output(&self.tool.name, v),
                 Err(message) => Err(ToolError::Failed {
                     tool: self.tool.name.clone(),
                     message,

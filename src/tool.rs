@@ -148,16 +148,42 @@ impl ToolError {
 
 /// Renders a tool's output as tool-message content: a JSON string as its text,
 /// anything else as compact JSON.
-pub(crate) fn render_output<T: Serialize>(tool: &str, value: &T) -> Result<String, ToolError> {
+pub(crate) fn render_output<T: Serialize + 'static>(
+    tool: &str,
+    value: T,
+) -> Result<String, ToolError> {
+    // Text outputs are sent as they are, without a round trip through JSON.
+    let value: Box<dyn std::any::Any> = Box::new(value);
+    let value = match value.downcast::<String>() {
+        Ok(text) => return Ok(*text),
+        Err(other) => other,
+    };
+    let value = match value.downcast::<Value>() {
+        Ok(v) => match *v {
+            Value::String(text) => return Ok(text),
+            other => return serialize(tool, &other),
+        },
+        Err(other) => other,
+    };
+    match value.downcast::<T>() {
+        Ok(v) => serialize(tool, &*v),
+        Err(_) => Err(ToolError::Failed {
+            tool: tool.to_owned(),
+            message: "its output could not be rendered".into(),
+        }),
+    }
+}
+
+/// Compact JSON, except that a value serializing to a JSON string is sent as its text.
+fn serialize<T: Serialize + ?Sized>(tool: &str, value: &T) -> Result<String, ToolError> {
     let json = serde_json::to_string(value).map_err(|e| ToolError::Failed {
         tool: tool.to_owned(),
         message: format!("its output could not be serialized: {e}"),
     })?;
-    if json.starts_with('"') {
-        // A string output is pre-rendered text: send it unquoted.
-        if let Ok(text) = serde_json::from_str::<String>(&json) {
-            return Ok(text);
-        }
+    if json.starts_with('"')
+        && let Ok(text) = serde_json::from_str::<String>(&json)
+    {
+        return Ok(text);
     }
     Ok(json)
 }
@@ -267,16 +293,19 @@ mod tests {
     #[test]
     fn string_output_is_sent_as_text() {
         let text = r#"{"logs": "a; b"}"#.to_owned();
-        assert_eq!(render_output("t", &text).unwrap(), text);
+        assert_eq!(render_output("t", text.clone()).unwrap(), text);
+        assert_eq!(render_output("t", "static text").unwrap(), "static text");
     }
 
     #[test]
     fn structured_output_is_compact_json() {
         let v = serde_json::json!({"usage": "1Gi", "limit": null});
         assert_eq!(
-            render_output("t", &v).unwrap(),
+            render_output("t", v).unwrap(),
             r#"{"usage":"1Gi","limit":null}"#
         );
+        assert_eq!(render_output("t", 5u8).unwrap(), "5");
+        assert_eq!(render_output("t", vec!["a"]).unwrap(), r#"["a"]"#);
     }
 
     #[test]
