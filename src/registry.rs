@@ -293,7 +293,7 @@ impl ToolRegistry {
     /// # Errors
     /// A [`ToolError`] saying what went wrong, to be sent to the model.
     pub async fn dispatch(&self, name: &str, arguments: &str) -> Result<String, ToolError> {
-        let Some(tool) = self.index.get(name).and_then(|&i| self.tools.get(i)) else {
+        let Some(tool) = self.lookup(name) else {
             return Err(ToolError::UnknownTool {
                 name: name.to_owned(),
                 available: self.names().map(str::to_owned).collect(),
@@ -302,6 +302,16 @@ impl ToolRegistry {
         let args = parse_arguments(name, arguments)?;
         tool.validate(&args)?;
         tool.call(args).await
+    }
+
+    /// The tool called `name`, forgiving what models add around names: spaces,
+    /// and a `functions.` namespace prefix.
+    fn lookup(&self, name: &str) -> Option<&Arc<dyn ErasedTool>> {
+        let find = |n: &str| self.index.get(n).and_then(|&i| self.tools.get(i));
+        find(name).or_else(|| {
+            let trimmed = name.trim();
+            find(trimmed).or_else(|| find(trimmed.strip_prefix("functions.")?))
+        })
     }
 
     /// Runs a call and renders the outcome as tool-message content: the output,

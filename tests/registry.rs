@@ -273,3 +273,18 @@ fn tools_json_is_computed_once_and_shared() {
     let second = r.tools_json() as *const _;
     assert_eq!(first, second);
 }
+
+#[tokio::test]
+async fn names_with_spaces_or_a_functions_prefix_are_found() {
+    let r = ToolRegistry::new().with(Divide);
+    let args = r#"{"a": 6, "b": 3}"#;
+    assert_eq!(
+        r.dispatch(" divide\n", args).await.unwrap(),
+        r#"{"value":2.0}"#
+    );
+    assert_eq!(
+        r.dispatch("functions.divide", args).await.unwrap(),
+        r#"{"value":2.0}"#
+    );
+    assert!(r.dispatch("functions.other", args).await.is_err());
+}

@@ -16,6 +16,8 @@
 //! | calls in content | a bare JSON object with a `tool_calls` array, `<tool_call>{…}</tool_call>` blocks, `[TOOL_CALLS][…]`, `<\|python_tag\|>{…}`, a lone `{"name", "arguments"}` object or an array of them | tool calls, removed from the text |
 //! | finish_reason | `"stop"`, `"tool_calls"`, `""`, `"eos_token"`, missing, anything | kept as a string, never trusted |
 //! | empty calls | `"tool_calls": []` on an answer | no calls |
+//! | end tokens | `<\|im_end\|>`, `<\|eot_id\|>`, `</s>`… leaked at the end of the text | removed |
+//! | errors in a 200 | `{"error": {…}}` with no choices | an [`Error::Api`] with the server's words |
 //! | unknown fields | anywhere | ignored |
 //! | streaming | a `text/event-stream` body although `stream` was not asked for | the deltas joined, argument fragments by `index` |
 //! | error bodies | `{"error":{"message":…}}`, `{"error":"…"}`, `{"detail":…}`, `{"message":…}`, text, HTML | an [`ApiError`] with the server's words |
@@ -39,14 +41,17 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse> {
     let raw: RawResponse<'_> =
         serde_json::from_slice(body).map_err(|e| invalid(e.to_string(), body))?;
     let Some(choice) = raw.choices.into_iter().flatten().next() else {
-        let reason = match raw.error {
-            Some(e) => format!(
-                "no choices; the server said: {}",
-                message_of(&e).unwrap_or_default()
-            ),
-            None => "the response has no choices".to_owned(),
-        };
-        return Err(invalid(reason, body));
+        // Some gateways answer 200 with an error object: that is an error answer.
+        if let Some(e) = raw.error.filter(|e| !e.is_null()) {
+            let status = e
+                .get("code")
+                .and_then(Value::as_u64)
+                .and_then(|c| u16::try_from(c).ok())
+                .filter(|c| (400..600).contains(c))
+                .unwrap_or(200);
+            return Err(Error::Api(Box::new(api_error(status, body))));
+        }
+        return Err(invalid("the response has no choices".to_owned(), body));
     };
     let raw_message = choice.message.or(choice.delta).unwrap_or_default();
     let message = recover_message(raw_message);
@@ -319,7 +324,8 @@ fn finish_message(
 ) -> AssistantMessage {
     let mut reasoning = reasoning.filter(|s| !s.trim().is_empty());
     if let Some(text) = content.take() {
-        let (think, rest) = split_think(&text);
+        let text = strip_end_tokens(&text);
+        let (think, rest) = split_think(text);
         if let Some(think) = think.filter(|t| !t.trim().is_empty()) {
             reasoning = Some(match reasoning {
                 Some(r) => format!("{r}\n{}", think.trim()),
@@ -491,6 +497,31 @@ struct RawDeltaCall<'a> {
     id: Option<LenientString>,
     #[serde(default, borrow)]
     function: Option<RawFunction<'a>>,
+}
+
+/// Chat-template end tokens some servers leak at the end of the text.
+const END_TOKENS: [&str; 6] = [
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|end|>",
+    "<|endoftext|>",
+    "</s>",
+    "<end_of_turn>",
+];
+
+fn strip_end_tokens(text: &str) -> &str {
+    let mut rest = text;
+    while let Some(shorter) = END_TOKENS
+        .iter()
+        .find_map(|t| rest.trim_end().strip_suffix(t))
+    {
+        rest = shorter;
+    }
+    if rest.len() == text.len() {
+        text
+    } else {
+        rest.trim_end()
+    }
 }
 
 /// Splits a `<think>…</think>` prefix from the answer. An unclosed `<think>`

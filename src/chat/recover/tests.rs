@@ -245,6 +245,29 @@ fn usage_is_read_and_tolerates_gaps() {
 }
 
 #[test]
+fn leaked_end_tokens_are_removed() {
+    let r = response_with(json!({"content": "Raise the limit.<|im_end|>\n"}));
+    assert_eq!(r.message.content.as_deref(), Some("Raise the limit."));
+    let r = response_with(json!({"content": "Done.</s><|eot_id|>"}));
+    assert_eq!(r.message.content.as_deref(), Some("Done."));
+    let r = response_with(json!({"content": "keep trailing space "}));
+    assert_eq!(r.message.content.as_deref(), Some("keep trailing space "));
+}
+
+#[test]
+fn error_object_in_a_200_is_an_api_error() {
+    let body = br#"{"error": {"message": "Provider returned error", "code": 502}, "user_id": "u"}"#;
+    let err = parse_response(body).unwrap_err();
+    let Error::Api(api) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        (api.status, api.message.as_str()),
+        (502, "Provider returned error")
+    );
+}
+
+#[test]
 fn no_choices_is_an_invalid_response() {
     let err = parse_response(br#"{"object": "chat.completion", "choices": []}"#).unwrap_err();
     assert!(matches!(err, Error::InvalidResponse { .. }), "{err}");
