@@ -969,3 +969,50 @@ async fn bad_arguments_are_told_to_the_model() {
     assert!(matches!(err, ToolError::InvalidArguments { .. }), "{err}");
     assert!(server.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_container_waiting_to_start_answers_with_its_state_not_an_error() {
+    let mut pod: Value =
+        serde_json::from_str(&k8s_fixture("b-crashloop-missing-env/pod.json")).unwrap();
+    let status = &mut pod["status"]["containerStatuses"][0];
+    status["state"] = json!({"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"ghcr.io/acme-corp/orders-api:2.4.1\""}});
+    status["restartCount"] = json!(0);
+    status.as_object_mut().unwrap().remove("lastState");
+    let k8s = MockServer::start().await;
+    get(&k8s, &pod_path(B_NS, B_POD), json(200, &pod.to_string())).await;
+    let refusal = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "container \"orders-api\" in pod \"orders-api-6f7d9c8b5d-k4m2p\" is waiting to start: trying and failing to pull image",
+        "reason": "BadRequest", "code": 400});
+    logs(
+        &k8s,
+        B_NS,
+        B_POD,
+        "orders-api",
+        json(400, &refusal.to_string()),
+        None,
+    )
+    .await;
+    let out = dispatch(
+        &cluster(&k8s).seed_tools(),
+        "get_kubernetes_pod_logs",
+        b_args(),
+    )
+    .await;
+    assert_eq!(out["logs"], "");
+    assert!(out.get("restarts").is_none_or(|r| r == 0), "{out}");
+    assert!(
+        out["state"]
+            .as_str()
+            .unwrap()
+            .starts_with("waiting: ImagePullBackOff (Back-off pulling image"),
+        "{out}"
+    );
+    assert!(
+        out["note"]
+            .as_str()
+            .unwrap()
+            .contains("is waiting to start: trying and failing to pull image"),
+        "{out}"
+    );
+    assert!(out.get("previous").is_none_or(Value::is_null), "{out}");
+}

@@ -251,8 +251,9 @@ impl Cluster {
                         report.logs = log.text;
                         report.truncated = log.truncated;
                     }
-                    // E.g. "container … is waiting to start": the previous run may still tell.
-                    Err(Error::BadRequest { message }) if previous.is_some() => {
+                    // "container … is waiting to start" (image pull, pending, crash
+                    // loop): the state, and the previous run if any, still tell why.
+                    Err(Error::BadRequest { message }) => {
                         push_note(&mut report.note, &format!("no current log: {message}"));
                     }
                     Err(e) => return Err(e),
