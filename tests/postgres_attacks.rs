@@ -18,12 +18,12 @@
 //! | transaction control | 11 |
 //! | session settings (`SET`, `RESET`, `set_config`, roles) | 11 |
 //! | DDL / DML / `SELECT INTO` / `MERGE` / CTE with DML | 18 |
-//! | side-effect functions | 12 |
+//! | side-effect functions (incl. signalling other sessions) | 14 |
 //! | server files and programs | 10 |
 //! | `PREPARE` and other session leaks | 9 |
 //! | runaway work | 8 |
 //! | lock waits against a concurrent writer | 6 |
-//! | **total** | **100** |
+//! | **total** | **102** |
 #![cfg(feature = "postgres")]
 #![allow(
     missing_docs,
@@ -485,6 +485,7 @@ async fn attacks_ddl_dml_select_into_merge_and_cte() {
 
 #[tokio::test]
 async fn attacks_side_effect_functions() {
+    const SIGNALS: Expect = Expect::Refused("signals other database sessions");
     let attacks = [
         // Large objects: created or removed inside the transaction, then rolled back.
         a("SELECT lo_create(0)", ALL, Expect::RolledBack),
@@ -520,14 +521,28 @@ async fn attacks_side_effect_functions() {
         a(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE usesysid IN (SELECT oid FROM pg_roles WHERE rolsuper)",
-            UNPRIVILEGED,
-            Expect::Blocked,
+            ALL,
+            SIGNALS,
         ),
         a(
             "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
              WHERE usesysid IN (SELECT oid FROM pg_roles WHERE rolsuper)",
-            UNPRIVILEGED,
-            Expect::Blocked,
+            ALL,
+            SIGNALS,
+        ),
+        // Any role may signal its own role's backends: no privilege stops this one,
+        // which would end the pool's other connections. The guard does.
+        a(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE usename = current_user AND pid <> pg_backend_pid()",
+            ALL,
+            SIGNALS,
+        ),
+        a(
+            "SELECT \"pg_catalog\".\"pg_cancel_backend\"(pid) FROM pg_stat_activity \
+             WHERE usename = current_user",
+            ALL,
+            SIGNALS,
         ),
         a("SELECT pg_reload_conf()", UNPRIVILEGED, Expect::Blocked),
         a(

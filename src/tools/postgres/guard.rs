@@ -17,6 +17,10 @@ enum Token {
     Open,
     /// `)`
     Close,
+    /// A double-quoted identifier, unquoted (`"a""b"` → `a"b`).
+    Quoted(String),
+    /// A `U&"…"` identifier, whose escapes the lexer does not decode.
+    UnicodeQuoted,
     /// Anything else: literals, quoted identifiers, operators, parameters.
     Other,
 }
@@ -44,6 +48,7 @@ pub(crate) fn check(sql: &str) -> Result<(), String> {
             "the query does not start with a keyword; {ALLOWED}"
         ));
     };
+    check_functions(body)?;
     match first.as_str() {
         "SELECT" | "WITH" | "VALUES" | "TABLE" => check_body(body),
         "EXPLAIN" => {
@@ -95,6 +100,41 @@ fn explain_analyzes(body: &[Token]) -> bool {
             .any(|t| matches!(t, Token::Word(w) if w == "ANALYZE" || w == "ANALYSE")),
         _ => false,
     }
+}
+
+/// Functions that act on other sessions. PostgreSQL lets any role signal the
+/// backends of its own role, so a read-only role could still end the pool's
+/// other connections (or the application's, if it shares the role): no
+/// read-only transaction or privilege check stops that.
+const SIGNALLING: [&str; 3] = [
+    "pg_terminate_backend",
+    "pg_cancel_backend",
+    "pg_log_backend_memory_contexts",
+];
+
+/// Refuses calls of [`SIGNALLING`] functions, however they are spelled
+/// (`pg_catalog.` prefix, any case, double quotes), and calls through
+/// `U&"…"` names the lexer cannot read.
+fn check_functions(body: &[Token]) -> Result<(), String> {
+    for pair in body.windows(2) {
+        let [name, Token::Open] = pair else { continue };
+        let called = match name {
+            Token::Word(w) => w.to_lowercase(),
+            Token::Quoted(q) => q.clone(),
+            Token::UnicodeQuoted => {
+                return Err(format!(
+                    "functions named with U&\"…\" escapes are not allowed; write the name plainly; {ALLOWED}"
+                ));
+            }
+            _ => continue,
+        };
+        if SIGNALLING.contains(&called.as_str()) {
+            return Err(format!(
+                "`{called}` signals other database sessions and is not allowed; {ALLOWED}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses data-modifying parts inside an allowed statement: DML in a CTE,
@@ -168,8 +208,14 @@ fn lex(sql: &str) -> Vec<Token> {
                 tokens.push(Token::Other);
             }
             '"' => {
-                i = skip_quoted(&chars, i, '"', false);
-                tokens.push(Token::Other);
+                let end = skip_quoted(&chars, i, '"', false);
+                let inner: String = chars
+                    .get(i + 1..end.saturating_sub(1).max(i + 1))
+                    .unwrap_or_default()
+                    .iter()
+                    .collect();
+                tokens.push(Token::Quoted(inner.replace("\"\"", "\"")));
+                i = end;
             }
             '$' => {
                 i = skip_dollar(&chars, i);
@@ -208,7 +254,11 @@ fn lex(sql: &str) -> Vec<Token> {
                     ("U", Some('&')) if matches!(at(i + 1), Some('\'' | '"')) => {
                         let quote = at(i + 1).unwrap_or('\'');
                         i = skip_quoted(&chars, i + 1, quote, false);
-                        tokens.push(Token::Other);
+                        tokens.push(if quote == '"' {
+                            Token::UnicodeQuoted
+                        } else {
+                            Token::Other
+                        });
                     }
                     _ => tokens.push(Token::Word(upper)),
                 }
@@ -292,6 +342,23 @@ mod tests {
         let err = check(sql).expect_err(sql);
         assert!(err.contains(needle), "{sql}: {err}");
         assert!(err.contains("SELECT, WITH"), "{sql}: {err}");
+    }
+
+    #[test]
+    fn signalling_functions_are_refused_however_spelled() {
+        for sql in [
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = current_user",
+            "select PG_CANCEL_BACKEND(1)",
+            "SELECT pg_catalog.pg_terminate_backend (42)",
+            "SELECT \"pg_terminate_backend\"(42)",
+            "SELECT * FROM pg_stat_activity, LATERAL pg_cancel_backend(pid) AS x",
+        ] {
+            refused(sql, "signals other database sessions");
+        }
+        refused("SELECT U&\"\\0070g_cancel_backend\"(1)", "U&");
+        ok("SELECT 'pg_terminate_backend(1)'");
+        ok("SELECT \"pg_terminate_backend\" FROM t");
+        ok("SELECT a.\"we\"\"ird\"(1) FROM t a");
     }
 
     #[test]
