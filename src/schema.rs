@@ -101,21 +101,7 @@ fn reshape_node(node: &mut Value, strict: bool) {
                     map.insert("additionalProperties".into(), Value::Bool(false));
                 }
             }
-            for (key, child) in map.iter_mut() {
-                match key.as_str() {
-                    // Maps of name -> subschema.
-                    "properties" | "definitions" | "$defs" | "patternProperties" => {
-                        if let Value::Object(children) = child {
-                            for sub in children.values_mut() {
-                                reshape_node(sub, strict);
-                            }
-                        }
-                    }
-                    // Literal values, never schemas.
-                    "enum" | "const" | "default" | "examples" | "required" => {}
-                    _ => reshape_node(child, strict),
-                }
-            }
+            for_each_subschema(map, &mut |sub| reshape_node(sub, strict));
         }
         Value::Array(items) => {
             for item in items {
@@ -161,6 +147,24 @@ fn drop_null_type(map: &mut Map<String, Value>) {
     }
 }
 
+/// Calls `f` on every value under `map` that holds subschemas: the members of
+/// name-to-subschema maps (`properties`, `$defs`, …) and every other key's value
+/// (a subschema or an array of them), but never literal values (`enum`, `const`,
+/// `default`, `examples`, `required`).
+fn for_each_subschema(map: &mut Map<String, Value>, f: &mut impl FnMut(&mut Value)) {
+    for (key, child) in map.iter_mut() {
+        match key.as_str() {
+            "properties" | "definitions" | "$defs" | "patternProperties" => {
+                if let Value::Object(children) = child {
+                    children.values_mut().for_each(&mut *f);
+                }
+            }
+            "enum" | "const" | "default" | "examples" | "required" => {}
+            _ => f(child),
+        }
+    }
+}
+
 /// Refuses unknown keys: every object schema with `properties` and no
 /// `additionalProperties` gets `additionalProperties: false`.
 fn close_objects(node: &mut Value) {
@@ -169,21 +173,7 @@ fn close_objects(node: &mut Value) {
             if map.contains_key("properties") && !map.contains_key("additionalProperties") {
                 map.insert("additionalProperties".into(), Value::Bool(false));
             }
-            for (key, child) in map.iter_mut() {
-                if matches!(
-                    key.as_str(),
-                    "enum" | "const" | "default" | "examples" | "required"
-                ) {
-                    continue;
-                }
-                if matches!(key.as_str(), "properties" | "definitions" | "$defs") {
-                    if let Value::Object(children) = child {
-                        children.values_mut().for_each(close_objects);
-                    }
-                } else {
-                    close_objects(child);
-                }
-            }
+            for_each_subschema(map, &mut close_objects);
         }
         Value::Array(items) => items.iter_mut().for_each(close_objects),
         _ => {}

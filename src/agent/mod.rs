@@ -12,9 +12,7 @@ use tracing::Instrument;
 
 pub use observer::{Event, Observer};
 
-use crate::chat::{
-    AssistantMessage, ChatBackend, ChatRequest, Message, ToolCall, ToolMessage, Usage,
-};
+use crate::chat::{AssistantMessage, ChatBackend, ChatRequest, Message, ToolCall, Usage};
 use crate::error::{Error, Result};
 use crate::registry::ToolRegistry;
 use crate::tool::ToolError;
@@ -233,13 +231,7 @@ impl<B: ChatBackend> Agent<B> {
                 .tool_calls
                 .iter()
                 .zip(contents)
-                .map(|(call, content)| {
-                    Message::Tool(ToolMessage {
-                        tool_call_id: call.id.clone(),
-                        name: Some(call.function.name.clone()),
-                        content,
-                    })
-                })
+                .map(|(call, content)| Message::tool(call, content))
                 .collect();
             messages.extend(answers);
         }

@@ -58,9 +58,7 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse> {
     Ok(ChatResponse {
         message,
         finish_reason: choice.finish_reason.map(|s| s.0),
-        usage: raw
-            .usage
-            .map(|u| Usage::new(u.prompt_tokens, u.completion_tokens, u.total_tokens)),
+        usage: raw.usage.map(Usage::from),
         id: raw.id.map(|s| s.0),
         model: raw.model,
     })
@@ -161,6 +159,12 @@ struct RawUsage {
     completion_tokens: u64,
     #[serde(default, deserialize_with = "lenient_u64")]
     total_tokens: u64,
+}
+
+impl From<RawUsage> for Usage {
+    fn from(u: RawUsage) -> Self {
+        Usage::new(u.prompt_tokens, u.completion_tokens, u.total_tokens)
+    }
 }
 
 /// A string, number or boolean read as text (an array or object as `""`).
@@ -382,11 +386,7 @@ fn parse_stream(body: &[u8]) -> Result<ChatResponse> {
         response.id = response.id.or(chunk.id.map(|s| s.0));
         response.model = response.model.or(chunk.model);
         if let Some(u) = chunk.usage {
-            response.usage = Some(Usage::new(
-                u.prompt_tokens,
-                u.completion_tokens,
-                u.total_tokens,
-            ));
+            response.usage = Some(Usage::from(u));
         }
         for choice in chunk.choices.into_iter().flatten() {
             if let Some(reason) = choice.finish_reason {
