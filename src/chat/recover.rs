@@ -16,6 +16,7 @@
 //! | calls in content | a bare JSON object with a `tool_calls` array, `<tool_call>{…}</tool_call>` blocks, `[TOOL_CALLS][…]`, `<\|python_tag\|>{…}`, a lone `{"name", "arguments"}` object or an array of them | tool calls, removed from the text |
 //! | finish_reason | `"stop"`, `"tool_calls"`, `""`, `"eos_token"`, missing, anything | kept as a string, never trusted |
 //! | empty calls | `"tool_calls": []` on an answer | no calls |
+//! | tool names | padded with spaces, or prefixed `functions.` | trimmed, prefix removed |
 //! | end tokens | `<\|im_end\|>`, `<\|eot_id\|>`, `</s>`… leaked at the end of the text | removed |
 //! | errors in a 200 | `{"error": {…}}` with no choices | an [`Error::Api`] with the server's words |
 //! | unknown fields | anywhere | ignored |
@@ -276,6 +277,18 @@ fn arguments_text(raw: Option<&RawValue>) -> String {
     }
 }
 
+/// Tool-name slips models make: padding, and a `functions.` namespace prefix
+/// (the way some chat templates show tools). Names are matched exactly afterwards.
+fn normalise_names(calls: &mut [ToolCall]) {
+    for call in calls {
+        let name = call.function.name.trim();
+        let name = name.strip_prefix("functions.").unwrap_or(name).trim();
+        if name.len() != call.function.name.len() {
+            call.function.name = name.to_owned();
+        }
+    }
+}
+
 /// A fresh, process-unique call id, for calls that came without one.
 pub(crate) fn new_call_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -346,6 +359,7 @@ fn finish_message(
         content = Some(rest);
     }
     assign_ids(&mut calls);
+    normalise_names(&mut calls);
     if !calls.is_empty() && content.as_deref().is_some_and(|c| c.trim().is_empty()) {
         content = None;
     }
