@@ -13,6 +13,9 @@
 pub mod agent;
 pub mod chat;
 mod error;
+#[cfg(feature = "mcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
+pub mod mcp;
 pub mod registry;
 pub mod schema;
 pub mod tool;

@@ -166,3 +166,64 @@ impl ErasedTool for Dynamic {
         })
     }
 }
+
+type Connect =
+    dyn Fn() -> BoxFuture<'static, std::result::Result<super::ToolRegistry, String>> + Send + Sync;
+
+/// Connects a family of tools on first use (see [`super::ToolRegistry::lazy`]).
+pub(crate) struct Connector {
+    connect: Box<Connect>,
+    ready: tokio::sync::OnceCell<super::ToolRegistry>,
+}
+
+impl Connector {
+    pub(crate) fn new(connect: Box<Connect>) -> Self {
+        Self {
+            connect,
+            ready: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+/// A tool described by a template and run by the registry its connector makes.
+pub(crate) struct Lazy {
+    /// The template tool: its description and argument checks.
+    template: std::sync::Arc<dyn ErasedTool>,
+    connector: std::sync::Arc<Connector>,
+}
+
+impl Lazy {
+    pub(crate) fn new(
+        template: std::sync::Arc<dyn ErasedTool>,
+        connector: std::sync::Arc<Connector>,
+    ) -> Self {
+        Self {
+            template,
+            connector,
+        }
+    }
+}
+
+impl ErasedTool for Lazy {
+    fn meta(&self) -> &Meta {
+        self.template.meta()
+    }
+
+    fn validate(&self, args: &Value) -> Result<(), ToolError> {
+        self.template.validate(args)
+    }
+
+    fn call<'a>(&'a self, args: Value) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        Box::pin(async move {
+            let name = self.template.meta().name.as_str();
+            let connector = &self.connector;
+            // A failed connection is not kept: the next call tries again.
+            let registry = connector
+                .ready
+                .get_or_try_init(|| (connector.connect)())
+                .await
+                .map_err(|message| failed(name, message))?;
+            registry.dispatch_value(name, args).await
+        })
+    }
+}

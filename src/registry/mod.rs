@@ -6,6 +6,7 @@ mod erased;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
@@ -16,7 +17,7 @@ pub use dispatch::{CallOutcome, DEFAULT_MAX_OUTPUT, DEFAULT_TIMEOUT, Dispatcher}
 use crate::chat::ToolCall;
 use crate::error::{Error, Result};
 use crate::tool::{DynamicTool, Tool, ToolAnnotations, ToolError, ToolOutput};
-use erased::{Dynamic, ErasedTool, Typed};
+use erased::{Connector, Dynamic, ErasedTool, Lazy, Typed};
 
 /// A registration problem kept by a chaining call until [`ToolRegistry::check`].
 #[derive(Clone, Debug)]
@@ -124,6 +125,52 @@ impl ToolRegistry {
             self.defer(problem.into_error());
         }
         self
+    }
+
+    /// Tools whose backend is connected on first use: `template` describes them (names,
+    /// descriptions, schemas, annotations; its tools are never run), and `connect` makes
+    /// the registry that runs them, on the first call of any of them. When `connect`
+    /// fails, that call answers its message (say what to set) and the next call tries
+    /// again; concurrent first calls wait for one attempt.
+    ///
+    /// A server can so start at once and always list its tools, whether or not the
+    /// cluster or database behind them is reachable yet.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use toolcall::{DynamicTool, ToolRegistry};
+    /// use serde_json::json;
+    ///
+    /// let ping = |answer: &'static str| DynamicTool::new("ping", "Pings the database.",
+    ///     json!({"type": "object"}), move |_v: serde_json::Value| async move { Ok::<_, String>(answer) });
+    /// let template = ToolRegistry::new().with_dynamic(ping("never run")?);
+    /// let tools = ToolRegistry::lazy(template, || async {
+    ///     match std::env::var("PING_DATABASE_URL") {
+    ///         Ok(_) => Ok(ToolRegistry::new().with_dynamic(ping("pong").map_err(|e| e.to_string())?)),
+    ///         Err(_) => Err("set PING_DATABASE_URL to the database to ping".to_owned()),
+    ///     }
+    /// });
+    /// assert_eq!(tools.names().collect::<Vec<_>>(), ["ping"]);
+    /// let err = tools.dispatch("ping", "{}").await.unwrap_err();
+    /// assert_eq!(err.to_string(), "`ping` failed: set PING_DATABASE_URL to the database to ping");
+    /// # Ok::<(), toolcall::Error>(())
+    /// # }).unwrap();
+    /// ```
+    #[must_use]
+    pub fn lazy<F, Fut>(template: ToolRegistry, connect: F) -> ToolRegistry
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = std::result::Result<ToolRegistry, String>> + Send + 'static,
+    {
+        let connector = Arc::new(Connector::new(Box::new(move || Box::pin(connect()))));
+        let mut lazy = ToolRegistry {
+            deferred: template.deferred,
+            ..ToolRegistry::default()
+        };
+        for tool in template.tools {
+            lazy.insert(Arc::new(Lazy::new(tool, connector.clone())));
+        }
+        lazy
     }
 
     /// Adds a typed tool.
