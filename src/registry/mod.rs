@@ -138,21 +138,28 @@ impl ToolRegistry {
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::sync::atomic::{AtomicBool, Ordering};
     /// use toolcall::{DynamicTool, ToolRegistry};
     /// use serde_json::json;
     ///
-    /// let ping = |answer: &'static str| DynamicTool::new("ping", "Pings the database.",
-    ///     json!({"type": "object"}), move |_v: serde_json::Value| async move { Ok::<_, String>(answer) });
+    /// fn ping(answer: &'static str) -> toolcall::Result<DynamicTool> {
+    ///     DynamicTool::new("ping", "Pings the database.", json!({"type": "object"}),
+    ///         move |_v: serde_json::Value| async move { Ok::<_, String>(answer) })
+    /// }
+    /// static CONFIGURED: AtomicBool = AtomicBool::new(false);
+    ///
     /// let template = ToolRegistry::new().with_dynamic(ping("never run")?);
     /// let tools = ToolRegistry::lazy(template, || async {
-    ///     match std::env::var("PING_DATABASE_URL") {
-    ///         Ok(_) => Ok(ToolRegistry::new().with_dynamic(ping("pong").map_err(|e| e.to_string())?)),
-    ///         Err(_) => Err("set PING_DATABASE_URL to the database to ping".to_owned()),
+    ///     if !CONFIGURED.load(Ordering::SeqCst) {
+    ///         return Err("set PING_DATABASE_URL to the database to ping".to_owned());
     ///     }
+    ///     Ok(ToolRegistry::new().with_dynamic(ping("pong").map_err(|e| e.to_string())?))
     /// });
     /// assert_eq!(tools.names().collect::<Vec<_>>(), ["ping"]);
     /// let err = tools.dispatch("ping", "{}").await.unwrap_err();
     /// assert_eq!(err.to_string(), "`ping` failed: set PING_DATABASE_URL to the database to ping");
+    /// CONFIGURED.store(true, Ordering::SeqCst);
+    /// assert_eq!(tools.dispatch("ping", "{}").await.unwrap().text, "pong");
     /// # Ok::<(), toolcall::Error>(())
     /// # }).unwrap();
     /// ```
