@@ -44,6 +44,8 @@ pub struct McpClient {
     service: RunningService<RoleClient, Handler>,
     label: Arc<str>,
     changes: watch::Receiver<u64>,
+    /// The child's process group (its pid: it leads the group), ended on drop.
+    group: Option<u32>,
 }
 
 /// Receives the server's notifications.
@@ -98,15 +100,23 @@ impl McpClient {
         wrap.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
         let transport = TokioChildProcess::new(wrap)
             .map_err(|e| Error::mcp("could not start the MCP server process", e))?;
+        let group = transport.id();
         let (handler, changes) = handler();
-        let service = handler
-            .serve(transport)
-            .await
-            .map_err(|e| Error::mcp("the MCP handshake with the child process failed", e))?;
+        let service = match handler.serve(transport).await {
+            Ok(service) => service,
+            Err(e) => {
+                end_group(group);
+                return Err(Error::mcp(
+                    "the MCP handshake with the child process failed",
+                    e,
+                ));
+            }
+        };
         Ok(Self {
             service,
             label,
             changes,
+            group,
         })
     }
 
@@ -130,6 +140,7 @@ impl McpClient {
             service,
             label: Arc::from(url),
             changes,
+            group: None,
         })
     }
 
@@ -215,17 +226,39 @@ impl McpClient {
         self.service.is_transport_closed()
     }
 
-    /// Closes the session (and ends a child process), waiting for it.
+    /// Closes the session and waits for it: a child process gets its stdin closed and a
+    /// few seconds to exit, then its process group is ended.
     ///
     /// # Errors
     /// [`Error::Mcp`] when the session task failed.
-    pub async fn close(self) -> Result<()> {
-        self.service
-            .cancel()
-            .await
+    pub async fn close(mut self) -> Result<()> {
+        let group = self.group.take();
+        let closed = self.service.close().await;
+        end_group(group);
+        closed
             .map(|_| ())
             .map_err(|e| Error::mcp("the MCP session did not close cleanly", e))
     }
+}
+
+impl Drop for McpClient {
+    fn drop(&mut self) {
+        end_group(self.group.take());
+    }
+}
+
+/// Ends a child's whole process group (what it started too).
+fn end_group(group: Option<u32>) {
+    #[cfg(unix)]
+    if let Some(pid) = group.and_then(|g| i32::try_from(g).ok()).filter(|&g| g > 1) {
+        // ESRCH (already gone) is fine.
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    #[cfg(not(unix))]
+    let _ = group;
 }
 
 /// One remote call; every failure is text the model reads.

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::registry::{Dispatcher, ToolInfo, ToolRegistry};
-use crate::tool::{ToolAnnotations, ToolError};
+use crate::tool::ToolAnnotations;
 
 /// The default number of tools per `tools/list` page.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
@@ -195,14 +195,18 @@ impl McpServer {
         }
         let arguments = params.arguments.map_or(Value::Null, Value::Object);
         let outcome = self.dispatcher().call_value(name, arguments).await;
-        let content = vec![ContentBlock::text(outcome.text)];
         Ok(match outcome.error {
-            Some(ToolError::UnknownTool { .. }) | None => {
-                let mut result = CallToolResult::success(content);
+            None => {
+                let mut result = CallToolResult::success(vec![ContentBlock::text(outcome.text)]);
                 result.structured_content = outcome.structured;
                 result
             }
-            Some(_) => CallToolResult::error(content),
+            // `isError` says it is an error: the text is the message alone (cut to the cap).
+            Some(e) => {
+                let text =
+                    crate::registry::cap_text(e.to_string(), self.dispatcher().get_max_output());
+                CallToolResult::error(vec![ContentBlock::text(text)])
+            }
         })
     }
 }

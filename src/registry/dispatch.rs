@@ -169,6 +169,11 @@ impl Dispatcher {
     }
 }
 
+/// Cuts `content` to at most `max` bytes (on a char boundary), with the marker.
+pub(crate) fn cap_text(content: String, max: usize) -> String {
+    cap(content, max).0
+}
+
 /// Cuts `content` to at most `max` bytes (on a char boundary) and says so.
 fn cap(mut content: String, max: usize) -> (String, bool) {
     if content.len() <= max {

@@ -12,6 +12,8 @@ use std::sync::{Arc, OnceLock};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+#[cfg(feature = "mcp")]
+pub(crate) use dispatch::cap_text;
 pub use dispatch::{CallOutcome, DEFAULT_MAX_OUTPUT, DEFAULT_TIMEOUT, Dispatcher};
 
 use crate::chat::ToolCall;
