@@ -170,6 +170,7 @@ impl Dispatcher {
 }
 
 /// Cuts `content` to at most `max` bytes (on a char boundary), with the marker.
+#[cfg(feature = "mcp")]
 pub(crate) fn cap_text(content: String, max: usize) -> String {
     cap(content, max).0
 }
