@@ -129,7 +129,9 @@ SELECT a.pid, a.usename::text, a.datname::text, nullif(a.application_name, ''),
        left(a.query, $2::int), pg_blocking_pids(a.pid)
 FROM pg_stat_activity a
 WHERE a.pid <> pg_backend_pid()
-  AND a.backend_type = 'client backend'
+  -- Other roles' sessions show no backend_type without pg_monitor; background
+  -- processes have no database.
+  AND (a.backend_type = 'client backend' OR (a.backend_type IS NULL AND a.datname IS NOT NULL))
   AND ($1::bool OR a.state IS DISTINCT FROM 'idle' OR a.pid IN (SELECT pid FROM blockers))
 ORDER BY a.xact_start NULLS LAST, a.query_start NULLS LAST, a.pid
 LIMIT $3::int";

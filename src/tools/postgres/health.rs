@@ -214,7 +214,8 @@ SELECT count(*),
        (SELECT max(age(datfrozenxid))::int8 FROM pg_database),
        pg_is_in_recovery()
 FROM pg_stat_activity
-WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()";
+WHERE (backend_type = 'client backend' OR (backend_type IS NULL AND datname IS NOT NULL))
+  AND pid <> pg_backend_pid()";
 
 const OPEN_TRANSACTIONS: &str = "\
 SELECT pid, usename::text, state,
@@ -297,11 +298,9 @@ impl Job for ReadHealth<'_> {
                     .as_deref()
                     .is_some_and(|s| s.starts_with("idle in transaction"))
             });
-        let long_transactions: Vec<_> = long_transactions
-            .into_iter()
-            .filter(|t| t.transaction_age_s > threshold)
-            .take(10)
-            .collect();
+        // The query returns sessions idle in transaction and, of the others,
+        // only those over the threshold.
+        let long_transactions: Vec<_> = long_transactions.into_iter().take(10).collect();
         let idle_in_transaction: Vec<_> = idle_in_transaction.into_iter().take(10).collect();
 
         let mut replication = Replication {
