@@ -16,13 +16,19 @@
 //! | stacked statements | 15 |
 //! | transaction control | 11 |
 //! | session settings (`SET`, `RESET`, `set_config`, roles) | 11 |
-//! | DDL / DML / `SELECT INTO` / `MERGE` / CTE with DML | 18 |
-//! | side-effect functions (incl. signalling other sessions) | 14 |
-//! | server files and programs | 10 |
+//! | DDL / DML / `SELECT INTO` / `MERGE` / CTE with DML / nested query strings | 20 |
+//! | side-effect functions (`dblink`, large objects, locks, signals, server control…) | 29 |
+//! | the same, spelled to hide (case, schema, quotes, `U&"…"`, `UESCAPE`, comments, nesting) | 19 |
+//! | server files and programs | 11 |
 //! | `PREPARE` and other session leaks | 9 |
-//! | runaway work | 8 |
+//! | runaway work | 9 |
 //! | lock waits against a concurrent writer | 6 |
-//! | **total** | **102** |
+//! | **total** | **140** |
+//!
+//! Every side-effect function is refused for every role, an allowed superuser
+//! included; `allowed_superuser_changes_nothing_through_dblink_exec_or_lo_export`
+//! first shows that a superuser's READ ONLY transaction alone stops neither
+//! `dblink_exec` nor `lo_export`, then that the tool changes nothing.
 #![cfg(feature = "postgres")]
 #![allow(
     missing_docs,

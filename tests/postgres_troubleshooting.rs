@@ -499,6 +499,12 @@ async fn health_lists_the_top_queries_when_pg_stat_statements_is_loaded() {
         eprintln!("skipped: needs a server of its own (shared_preload_libraries)");
         return;
     }
+    let lib = pg_support::bin_dir()
+        .and_then(|bin| bin.parent().map(|v| v.join("lib/pg_stat_statements.so")));
+    if !lib.is_some_and(|l| l.exists()) {
+        eprintln!("skipped: pg_stat_statements is not installed with the server binaries");
+        return;
+    }
     let private = pg_support::Server::start_private_with_options(
         "-c shared_preload_libraries=pg_stat_statements",
     );

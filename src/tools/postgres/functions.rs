@@ -102,6 +102,7 @@ const NAMES: &[(&str, Class)] = &[
     ("ts_stat", Class::NestedQuery),
     ("ts_rewrite", Class::NestedQuery),
     ("connectby", Class::NestedQuery),
+    ("xpath_table", Class::NestedQuery),
     ("brin_desummarize_range", Class::Maintenance),
     ("gin_clean_pending_list", Class::Maintenance),
     ("pg_truncate_visibility_map", Class::Maintenance),
@@ -125,6 +126,7 @@ const PREFIXES: &[(&str, Class)] = &[
     ("pg_logical_", Class::Replication),
     ("binary_upgrade_", Class::Server),
     ("crosstab", Class::NestedQuery),
+    ("pg_background_", Class::NestedQuery),
     ("pg_stat_reset", Class::Maintenance),
     ("pg_stat_statements_reset", Class::Maintenance),
     ("brin_summarize_", Class::Maintenance),
@@ -178,6 +180,9 @@ mod tests {
             "pg_logical_emit_message",
             "nextval",
             "pg_stat_reset_shared",
+            "xpath_table",
+            "pg_background_launch",
+            "crosstab3",
         ] {
             assert!(refused(name).is_some(), "{name}");
         }
