@@ -540,6 +540,70 @@ async fn health_lists_the_top_queries_when_pg_stat_statements_is_loaded() {
 }
 
 #[tokio::test]
+async fn health_reports_replication_on_the_primary_and_on_a_replica() {
+    if std::env::var_os("DATABASE_URL").is_some() {
+        eprintln!("skipped: needs servers of its own (a primary and a replica)");
+        return;
+    }
+    let primary = pg_support::Server::start_private();
+    let replica = primary.start_replica();
+    // Something to replay.
+    primary
+        .admin()
+        .await
+        .batch_execute("CREATE TABLE public.replicated AS SELECT 1 AS x")
+        .await
+        .unwrap();
+    let on_primary = Database::builder(&primary.url("app_monitor"))
+        .connect()
+        .await
+        .unwrap();
+    let report = until(
+        || async { on_primary.health(&HealthArgs::default()).await.unwrap() },
+        |r| {
+            r.replication
+                .replicas
+                .iter()
+                .any(|x| x.state.as_deref() == Some("streaming") && x.replay_lag_bytes == Some(0.0))
+        },
+    )
+    .await;
+    assert!(!report.replication.is_replica);
+    let streaming = &report.replication.replicas[0];
+    assert_eq!(streaming.sync_state.as_deref(), Some("async"));
+    assert_eq!(streaming.client.as_deref(), Some("127.0.0.1"));
+    let v = serde_json::to_value(&report).unwrap();
+    assert_eq!(v["replication"]["replicas"][0]["state"], "streaming");
+
+    let on_replica = Database::builder(&replica.url("app_monitor"))
+        .connect()
+        .await
+        .unwrap();
+    let report = until(
+        || async { on_replica.health(&HealthArgs::default()).await.unwrap() },
+        |r| r.replication.replay_delay_s.is_some(),
+    )
+    .await;
+    assert!(report.replication.is_replica);
+    assert!(report.replication.replicas.is_empty());
+    assert!(
+        report
+            .replication
+            .replay_backlog_bytes
+            .is_some_and(|b| b >= 0.0)
+    );
+    // The other tools work on a replica too.
+    on_replica.activity(&ActivityArgs::default()).await.unwrap();
+    on_replica.locks(&LocksArgs::default()).await.unwrap();
+    on_replica
+        .explain("SELECT count(*) FROM shop.orders", false)
+        .await
+        .unwrap();
+    replica.stop();
+    primary.stop();
+}
+
+#[tokio::test]
 async fn tools_registry_holds_every_read_only_tool() {
     let db = Database::builder(&server().url("app_reader"))
         .connect()

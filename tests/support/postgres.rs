@@ -238,6 +238,61 @@ impl Server {
         server
     }
 
+    /// Starts a streaming replica of this server (one we started): a
+    /// `pg_basebackup -R` into a new directory, on a port of its own.
+    pub fn start_replica(&self) -> Server {
+        let bin = self.bin.clone().expect("postgres binaries");
+        let dir = tempfile::Builder::new()
+            .prefix("toolcall-pg-replica-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        if self.as_postgres {
+            run(
+                {
+                    let mut c = Command::new("chown");
+                    c.arg("postgres:").arg(&dir);
+                    c
+                },
+                "chown",
+            );
+        }
+        let data = dir.join("data");
+        let replica = Server {
+            host: self.host.clone(),
+            port: free_port(),
+            superuser: self.superuser.clone(),
+            superuser_password: None,
+            dbname: self.dbname.clone(),
+            bin: Some(bin),
+            data: Some(data.clone()),
+            maintenance_db: self.maintenance_db.clone(),
+            as_postgres: self.as_postgres,
+            options: String::new(),
+        };
+        let mut backup = replica.pg_command("pg_basebackup");
+        backup
+            .arg("-h")
+            .arg(&self.host)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args([
+                "-U",
+                &self.superuser,
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "-D",
+            ])
+            .arg(&data);
+        run(backup, "pg_basebackup");
+        replica.watchdog(&dir);
+        replica.start();
+        replica
+    }
+
     fn external(url: &str) -> Server {
         let config = tokio_postgres::Config::from_str(url).expect("DATABASE_URL");
         let host = match config.get_hosts().first() {
