@@ -25,6 +25,11 @@
 //! | lock waits against a concurrent writer | 6 |
 //! | **total** | **140** |
 //!
+//! Each case also goes through `explain_postgres_query` with `analyze: true`
+//! (allowed on these databases; runaway and lock-wait cases without), which
+//! runs the query: what the query tool
+//! refuses must be refused there too, and the snapshot covers the rest.
+//!
 //! Every side-effect function is refused for every role, an allowed superuser
 //! included; `allowed_superuser_changes_nothing_through_dblink_exec_or_lo_export`
 //! first shows that a superuser's READ ONLY transaction alone stops neither
@@ -129,6 +134,7 @@ impl Harness {
                 .statement_timeout(Duration::from_millis(1000))
                 .lock_timeout(Duration::from_millis(300))
                 .deadline(Duration::from_secs(3))
+                .allow_explain_analyze(true)
                 .connect()
                 .await
                 .unwrap();
@@ -166,6 +172,24 @@ impl Harness {
                 }
                 if let Err(why) = check(attack.expect, &outcome) {
                     failures.push(format!("[{family}] {role:?} `{}`: {why}", attack.sql));
+                }
+                // The same SQL through `explain_postgres_query`, with ANALYZE (it
+                // runs): what the query tool refuses is refused there too, and
+                // the snapshot below proves that the rest changed nothing.
+                // (Runaway and lock-wait cases are planned, not run: running them
+                // only waits for the same timeouts again.)
+                let analyze = !matches!(
+                    attack.expect,
+                    Expect::Timeout | Expect::Capped | Expect::LockWait
+                );
+                let explained = self.db(role).explain(attack.sql, analyze).await;
+                if matches!(attack.expect, Expect::Refused(_))
+                    && !matches!(explained, Err(QueryError::Refused(_)))
+                {
+                    failures.push(format!(
+                        "[{family}] {role:?} `{}`: explain did not refuse it: {explained:?}",
+                        attack.sql
+                    ));
                 }
                 if let Err(why) = self.session_is_clean(role).await {
                     failures.push(format!(
