@@ -67,8 +67,9 @@ impl Tool for GetActivity {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct ActivityReport {
-    /// One line per blocked session, naming its blockers, e.g.
-    /// "pid 812 (app) has waited 14.2 s (Lock/relation), blocked by pid 790 (admin, idle in transaction for 31.0 s): SELECT …".
+    /// One line per blocked session, naming its blockers, e.g. "pid 812 (app)
+    /// has waited 14.2 s (Lock/relation), blocked by pid 790 (admin, idle in
+    /// transaction for 31.0 s): SELECT …".
     pub summary: Vec<String>,
     /// The sessions, oldest transaction first (the tool's own excluded).
     pub sessions: Vec<Session>,
