@@ -66,6 +66,7 @@ const NAMES: &[(&str, Class)] = &[
     ("pg_stat_file", Class::Files),
     ("pg_logdir_ls", Class::Files),
     ("set_config", Class::Settings),
+    ("setseed", Class::Settings),
     ("pg_notify", Class::Notify),
     ("pg_cancel_backend", Class::Signal),
     ("pg_terminate_backend", Class::Signal),
@@ -183,6 +184,7 @@ mod tests {
             "xpath_table",
             "pg_background_launch",
             "crosstab3",
+            "setseed",
         ] {
             assert!(refused(name).is_some(), "{name}");
         }
