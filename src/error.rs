@@ -97,11 +97,15 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
-    /// A PostgreSQL pool could not be built, or the role failed the privilege check.
+    /// A PostgreSQL [`Database`](crate::tools::postgres::Database) could not
+    /// be made: a bad connection string, a server that cannot be reached or
+    /// refuses the connection, a refused certificate, or a privileged role.
+    /// Match on the [`SetupError`](crate::tools::postgres::SetupError) to tell
+    /// them apart.
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-    #[error("postgres setup failed: {0}")]
-    Postgres(String),
+    #[error("postgres setup failed")]
+    Postgres(#[source] Box<crate::tools::postgres::SetupError>),
 }
 
 /// An HTTP error answer from a chat server, in the server's own words.
