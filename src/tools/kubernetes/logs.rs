@@ -48,6 +48,7 @@ impl Tool for PodLogs {
     }
 
     async fn call(&self, args: PodArgs) -> Result<LogsReport, Error> {
+        self.cluster.allow(&args.namespace)?;
         self.cluster
             .logs(
                 &args.namespace,
@@ -102,6 +103,7 @@ impl Tool for PodLogsWithOptions {
     }
 
     async fn call(&self, args: LogOptionsArgs) -> Result<LogsReport, Error> {
+        self.cluster.allow(&args.namespace)?;
         let runs = match args.previous {
             None => Runs::Auto,
             Some(true) => Runs::Previous,
@@ -181,9 +183,9 @@ enum Runs {
 }
 
 /// One log, read within its limits.
-struct Fetched {
-    text: String,
-    truncated: bool,
+pub(crate) struct Fetched {
+    pub(crate) text: String,
+    pub(crate) truncated: bool,
     /// The byte limit cut the body, so the newest lines are missing.
     cut_by_bytes: bool,
     /// Complete lines kept.
@@ -274,6 +276,19 @@ impl Cluster {
                 });
             }
         }
+        self.scrub(&mut report.logs);
+        self.scrub_opt(&mut report.state);
+        self.scrub_opt(&mut report.note);
+        if let Some(t) = &mut report.termination {
+            self.scrub_opt(&mut t.message);
+        }
+        if let Some(p) = &mut report.previous {
+            self.scrub_opt(&mut p.logs);
+            self.scrub_opt(&mut p.error);
+            if let Some(t) = &mut p.termination {
+                self.scrub_opt(&mut t.message);
+            }
+        }
         Ok(report)
     }
 
@@ -283,7 +298,7 @@ impl Cluster {
     /// The API server applies `limitBytes` from the start of the `tailLines`
     /// window, so when the byte limit cuts, the newest lines are the ones lost:
     /// ask once more for as many lines as fitted, less a tenth, which keeps the end.
-    async fn fetch_log(
+    pub(crate) async fn fetch_log(
         &self,
         namespace: &str,
         pod_name: &str,

@@ -24,7 +24,7 @@ pub enum Resource {
 
 impl Resource {
     /// The key in `resources.requests`/`limits` and in PodMetrics `usage`.
-    fn key(self) -> &'static str {
+    pub(crate) fn key(self) -> &'static str {
         match self {
             Self::Cpu => "cpu",
             Self::Memory => "memory",
@@ -39,7 +39,7 @@ impl Resource {
         }
     }
 
-    fn format(self, value: f64) -> String {
+    pub(crate) fn format(self, value: f64) -> String {
         match self {
             Self::Cpu => quantity::format_cpu(value),
             Self::Memory => quantity::format_memory(value),
@@ -86,6 +86,7 @@ impl Tool for PodMemory {
     }
 
     async fn call(&self, args: PodArgs) -> Result<ResourceReport, Error> {
+        self.cluster.allow(&args.namespace)?;
         self.cluster.resource_report(&args, Resource::Memory).await
     }
 }
@@ -117,6 +118,7 @@ impl Tool for PodCpu {
     }
 
     async fn call(&self, args: PodArgs) -> Result<ResourceReport, Error> {
+        self.cluster.allow(&args.namespace)?;
         self.cluster.resource_report(&args, Resource::Cpu).await
     }
 }
@@ -195,16 +197,16 @@ impl Serialize for ResourceReport {
 
 /// The part of a PodMetrics object the tools read.
 #[derive(Debug, Deserialize)]
-struct PodMetrics {
+pub(crate) struct PodMetrics {
     #[serde(default)]
-    containers: Vec<ContainerMetrics>,
+    pub(crate) containers: Vec<ContainerMetrics>,
 }
 
 #[derive(Debug, Deserialize)]
-struct ContainerMetrics {
-    name: String,
+pub(crate) struct ContainerMetrics {
+    pub(crate) name: String,
     #[serde(default)]
-    usage: BTreeMap<String, String>,
+    pub(crate) usage: BTreeMap<String, String>,
 }
 
 /// `pods.metrics.k8s.io`, v1beta1.
@@ -225,7 +227,7 @@ fn counted(pod: &Pod) -> impl Iterator<Item = &Container> {
     )
 }
 
-fn spec_value(container: &Container, which: &str, resource: Resource) -> Option<f64> {
+pub(crate) fn spec_value(container: &Container, which: &str, resource: Resource) -> Option<f64> {
     let resources = container.resources.as_ref()?;
     let map = match which {
         "requests" => resources.requests.as_ref()?,
@@ -235,7 +237,11 @@ fn spec_value(container: &Container, which: &str, resource: Resource) -> Option<
 }
 
 impl Cluster {
-    async fn pod_metrics(&self, namespace: &str, pod_name: &str) -> Result<PodMetrics, Error> {
+    pub(crate) async fn pod_metrics(
+        &self,
+        namespace: &str,
+        pod_name: &str,
+    ) -> Result<PodMetrics, Error> {
         let api = kube::Api::<DynamicObject>::namespaced_with(
             self.client.clone(),
             namespace,
@@ -260,11 +266,11 @@ impl Cluster {
         args: &PodArgs,
         resource: Resource,
     ) -> Result<ResourceReport, Error> {
-        let (pod, metrics) = tokio::join!(
-            self.pod(&args.namespace, &args.pod_name),
-            self.pod_metrics(&args.namespace, &args.pod_name)
-        );
-        let pod = pod?;
+        // The pod decides: when it cannot be had, answer at once rather than
+        // wait on the metrics request, whose answer would not change the outcome.
+        let (pod, metrics) = tokio::try_join!(self.pod(&args.namespace, &args.pod_name), async {
+            Ok(self.pod_metrics(&args.namespace, &args.pod_name).await)
+        })?;
         let (usage, unavailable) = match metrics {
             Ok(m) => {
                 let usage: BTreeMap<String, f64> = m

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::error::{Error, Target};
 use super::pod::{self, Termination};
-use super::{Cluster, PodArgs};
+use super::{Cluster, PodArgs, PodContextArgs};
 use crate::tool::Tool;
 
 /// `get_kubernetes_pod_status`: what `kubectl describe pod` tells, compact.
@@ -32,7 +32,7 @@ impl PodStatus {
 
 impl Tool for PodStatus {
     const NAME: &'static str = "get_kubernetes_pod_status";
-    type Args = PodArgs;
+    type Args = PodContextArgs;
     type Output = PodStatusReport;
     type Error = Error;
 
@@ -40,8 +40,26 @@ impl Tool for PodStatus {
         "Retrieves the status of a specific pod in a Kubernetes cluster: phase, conditions, each container's state, restarts and last termination (e.g. OOMKilled, exit code), and recent events. Useful to see why a pod is not ready or keeps restarting.".into()
     }
 
-    async fn call(&self, args: PodArgs) -> Result<PodStatusReport, Error> {
-        self.cluster.pod_status_report(&args).await
+    async fn call(&self, args: PodContextArgs) -> Result<PodStatusReport, Error> {
+        let cluster = self.cluster.select(args.context.as_deref())?;
+        cluster.allow(&args.namespace)?;
+        let mut report = cluster.pod_status_report(&args.pod_args()).await?;
+        cluster.scrub_opt(&mut report.reason);
+        cluster.scrub_opt(&mut report.message);
+        for text in report.conditions.iter_mut().chain(report.events.iter_mut()) {
+            cluster.scrub(text);
+        }
+        for c in report
+            .containers
+            .iter_mut()
+            .chain(report.init_containers.iter_mut())
+        {
+            cluster.scrub(&mut c.state);
+            if let Some(t) = &mut c.last_termination {
+                cluster.scrub_opt(&mut t.message);
+            }
+        }
+        Ok(report)
     }
 }
 
@@ -114,7 +132,7 @@ impl ContainerReport {
 
 /// When an event last happened: `lastTimestamp`, else `eventTime`, else `firstTimestamp`,
 /// else its creation.
-fn event_time(e: &Event) -> Option<k8s_openapi::jiff::Timestamp> {
+pub(crate) fn event_time(e: &Event) -> Option<k8s_openapi::jiff::Timestamp> {
     e.last_timestamp
         .as_ref()
         .map(|t| t.0)
@@ -124,7 +142,7 @@ fn event_time(e: &Event) -> Option<k8s_openapi::jiff::Timestamp> {
 }
 
 /// `2025-06-10T09:45:20Z Warning BackOff (x14, istio-proxy): Back-off restarting …`.
-fn event_line(e: &Event) -> String {
+pub(crate) fn event_line(e: &Event) -> String {
     let time = event_time(e).map_or_else(|| "-".to_owned(), |t| t.to_string());
     let kind = e.type_.as_deref().unwrap_or("Normal");
     let reason = e.reason.as_deref().unwrap_or("");
@@ -153,7 +171,7 @@ fn event_line(e: &Event) -> String {
     format!("{time} {kind} {reason}{detail}: {message}")
 }
 
-fn condition_line(c: &k8s_openapi::api::core::v1::PodCondition) -> String {
+pub(crate) fn condition_line(c: &k8s_openapi::api::core::v1::PodCondition) -> String {
     let mut line = format!("{}={}", c.type_, c.status);
     if c.status != "True" {
         match (c.reason.as_deref(), c.message.as_deref()) {
@@ -168,11 +186,9 @@ fn condition_line(c: &k8s_openapi::api::core::v1::PodCondition) -> String {
 
 impl Cluster {
     async fn pod_status_report(&self, args: &PodArgs) -> Result<PodStatusReport, Error> {
-        let (pod, events) = tokio::join!(
-            self.pod(&args.namespace, &args.pod_name),
-            self.events(&args.namespace, &args.pod_name)
-        );
-        let pod = pod?;
+        let (pod, events) = tokio::try_join!(self.pod(&args.namespace, &args.pod_name), async {
+            Ok(self.events(&args.namespace, &args.pod_name).await)
+        })?;
         if let Some(name) = args
             .container_name
             .as_deref()
@@ -240,7 +256,11 @@ impl Cluster {
     }
 
     /// The events about a pod (any age the API server still keeps, ~1 h by default).
-    async fn events(&self, namespace: &str, pod_name: &str) -> Result<Vec<Event>, Error> {
+    pub(crate) async fn events(
+        &self,
+        namespace: &str,
+        pod_name: &str,
+    ) -> Result<Vec<Event>, Error> {
         let api = kube::Api::<Event>::namespaced(self.client.clone(), namespace);
         let params = ListParams::default().fields(&format!("involvedObject.name={pod_name}"));
         let list = self.bounded(api.list(&params), Target::List).await?;
