@@ -15,7 +15,7 @@ use crate::tool::Tool;
 
 const DESCRIPTION: &str = "Retrieves logs from a specific pod in a Kubernetes cluster. Useful for debugging crashes or errors.";
 
-/// `get_kubernetes_pod_logs`: the seed's logs tool.
+/// `get_kubernetes_pod_logs`: a container's recent log, and the previous run's when it restarted.
 ///
 /// Answers with the container's recent log (at most the cluster's `tail_lines`
 /// and `limit_bytes`, sent to the API server as `tailLines` and `limitBytes`).
@@ -61,7 +61,7 @@ impl Tool for PodLogs {
     }
 }
 
-/// The arguments of [`PodLogsWithOptions`]: the seed's three plus `tail_lines` and `previous`.
+/// The arguments of [`PodLogsWithOptions`]: namespace, pod and container plus `tail_lines` and `previous`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 pub struct LogOptionsArgs {
     /// The Kubernetes namespace where the pod is located, e.g., '''default''', '''istio-system'''
@@ -121,7 +121,7 @@ impl Tool for PodLogsWithOptions {
     }
 }
 
-/// What a logs tool answers. Serialized with `logs` first, as the seed's tool did.
+/// What a logs tool answers. Serialized with `logs` first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct LogsReport {

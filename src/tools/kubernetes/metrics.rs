@@ -54,7 +54,7 @@ impl Resource {
     }
 }
 
-/// `get_kubernetes_pod_memory_data`: the seed's memory tool.
+/// `get_kubernetes_pod_memory_data`: a pod's memory usage, request and limit.
 ///
 /// Answers `{"usage": "1Gi", "request": "512Mi", "limit": "1Gi", …}` for the named
 /// container, then the exact bytes, usage as a percent of the limit, restarts
@@ -91,7 +91,7 @@ impl Tool for PodMemory {
     }
 }
 
-/// `get_kubernetes_pod_cpu_data`: the seed's CPU tool.
+/// `get_kubernetes_pod_cpu_data`: a pod's CPU usage, request and limit.
 ///
 /// As [`PodMemory`], in millicores: `{"usage": "104m", "request": "512m", "limit": "1024m", …}`.
 #[derive(Debug, Clone)]
