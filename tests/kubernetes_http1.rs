@@ -1,6 +1,12 @@
 //! The Kubernetes tools against a threaded HTTP/1.1 server (std::net, one thread
 //! per connection), not only wiremock: a missing pod is answered as soon as its
 //! 404 arrives, whatever the other requests of the call do.
+//!
+//! The server answers the pod at once with a `Status` 404. Every other path
+//! (PodMetrics, events) gets a 404 status line at once too, but with no
+//! `Content-Length` on a kept-alive connection, so its body never ends: the
+//! server has answered within a millisecond, the client can never finish that
+//! request. A tool that waited on it answered only at its per-request timeout.
 #![cfg(feature = "kubernetes")]
 #![allow(
     clippy::unwrap_used,
@@ -12,7 +18,6 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use toolcall::Tool;
@@ -20,22 +25,19 @@ use toolcall::tools::kubernetes::{Cluster, Error, PodArgs, PodContextArgs};
 
 const NOT_FOUND: &str = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \"ghost\" not found","reason":"NotFound","details":{"name":"ghost","kind":"pods"},"code":404}"#;
 
-/// Serves HTTP/1.1 with keep-alive: the pod path answers 404 at once; any other
-/// path (metrics, events) is held until `release` fires, as a slow aggregator would.
-fn serve(release: mpsc::Receiver<()>) -> String {
+/// Serves HTTP/1.1 with keep-alive on a thread per connection.
+fn serve() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let release = std::sync::Arc::new(std::sync::Mutex::new(release));
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let release = release.clone();
-            std::thread::spawn(move || connection(stream, &release));
+            std::thread::spawn(move || connection(stream));
         }
     });
     format!("http://{addr}")
 }
 
-fn connection(stream: TcpStream, release: &std::sync::Mutex<mpsc::Receiver<()>>) {
+fn connection(stream: TcpStream) {
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     loop {
@@ -53,18 +55,16 @@ fn connection(stream: TcpStream, release: &std::sync::Mutex<mpsc::Receiver<()>>)
             }
         }
         let path = request_line.split(' ').nth(1).unwrap_or("");
-        if !path.starts_with("/api/v1/namespaces/default/pods/ghost") || path.contains('?') {
-            // Held: answered only when the test says so (or never).
-            let _ = release
-                .lock()
-                .unwrap()
-                .recv_timeout(Duration::from_secs(120));
-        }
-        let body = format!("{NOT_FOUND}\n");
-        let response = format!(
-            "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let response = if path == "/api/v1/namespaces/default/pods/ghost" {
+            let body = format!("{NOT_FOUND}\n");
+            format!(
+                "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        } else {
+            // Answered, but the body (delimited by a close that never comes) never ends.
+            "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n\r\n".to_owned()
+        };
         if writer.write_all(response.as_bytes()).is_err() {
             return;
         }
@@ -74,7 +74,7 @@ fn connection(stream: TcpStream, release: &std::sync::Mutex<mpsc::Receiver<()>>)
 fn cluster(url: &str) -> Cluster {
     let config = kube::Config::new(url.parse().unwrap());
     // A per-request timeout far above anything a prompt answer needs: a call that
-    // waited on the held request would take all of it.
+    // waited on the unending request would take all of it.
     Cluster::from_config(config)
         .unwrap()
         .timeout(Duration::from_secs(60))
@@ -82,12 +82,10 @@ fn cluster(url: &str) -> Cluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_of_a_missing_pod_does_not_wait_for_its_metrics() {
-    let (release, held) = mpsc::channel();
-    let url = serve(held);
+    let url = serve();
     let tool = cluster(&url).pod_memory();
     let call = tool.call(PodArgs::new("default", "ghost"));
     let result = tokio::time::timeout(Duration::from_secs(30), call).await;
-    let _ = release.send(());
     let err = result
         .expect("the tool waited for the metrics request")
         .unwrap_err();
@@ -96,8 +94,7 @@ async fn memory_of_a_missing_pod_does_not_wait_for_its_metrics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_diagnosis_of_a_missing_pod_do_not_wait_either() {
-    let (release, held) = mpsc::channel();
-    let url = serve(held);
+    let url = serve();
     let c = cluster(&url);
     let status = tokio::time::timeout(
         Duration::from_secs(30),
@@ -110,9 +107,6 @@ async fn status_and_diagnosis_of_a_missing_pod_do_not_wait_either() {
             .call(PodContextArgs::new("default", "ghost")),
     )
     .await;
-    for _ in 0..4 {
-        let _ = release.send(());
-    }
     assert!(matches!(
         status.expect("status waited").unwrap_err(),
         Error::PodNotFound { .. }
