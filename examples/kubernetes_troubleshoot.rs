@@ -179,7 +179,7 @@ fn start_problem(cluster: &Cluster, error: &kube::Error) -> String {
     let who = context(cluster);
     match error {
         kube::Error::Api(status) if status.code == 401 => format!(
-            "the Kubernetes API server rejected the credentials of {who} (401 Unauthorized): log in again / refresh the token (e.g. re-run your cloud CLI's get-credentials or `kubectl login`), then retry"
+            "the Kubernetes API server rejected the credentials of {who} (401 Unauthorized): log in again / refresh the token (your cloud CLI's get-credentials command or your OIDC login), then retry"
         ),
         kube::Error::Api(status) if status.code == 403 => format!(
             "the credentials of {who} are valid but not allowed ({}); grant the read-only RBAC rules from the tools::kubernetes docs",

@@ -364,3 +364,121 @@ async fn an_unschedulable_pod_weighs_the_nodes() {
     assert_eq!(nodes[1]["cpu_free"], "730m");
     assert_eq!(nodes[2]["cpu_free"], "680m");
 }
+
+#[tokio::test]
+async fn a_native_sidecar_oom_kill_is_found_with_its_usage() {
+    let server = MockServer::start().await;
+    let pod = "orders-api-6f7d9c8b5d-s4c8d";
+    get(
+        &server,
+        &pod_path(B_NS, pod),
+        json_file(200, "incidents/sidecar-oom.pod.json"),
+    )
+    .await;
+    get(
+        &server,
+        &events_path(B_NS),
+        json_file(200, "incidents/sidecar-oom.events.json"),
+    )
+    .await;
+    get(
+        &server,
+        &metrics_path(B_NS, pod),
+        json_file(200, "incidents/sidecar-oom.podmetrics.json"),
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path(log_path(B_NS, pod)))
+        .and(query_param("container", "log-shipper"))
+        .and(query_param("previous", "true"))
+        .respond_with(text_file(
+            200,
+            "incidents/sidecar-oom.logs-log-shipper-previous.txt",
+        ))
+        .mount(&server)
+        .await;
+    let d = diagnose(&server, B_NS, pod).await;
+    let s = summaries(&d);
+    assert_eq!(
+        s[0],
+        "critical sidecar log-shipper was OOM-killed (exit 137, reason OOMKilled; 3 restarts): memory usage now 61.5Mi of limit 64Mi (96%)"
+    );
+    assert_eq!(
+        s.len(),
+        1,
+        "the app is fine and the OOM is not reported twice: {s:#?}"
+    );
+    let shipper = &d["evidence"]["containers"][0];
+    assert_eq!(shipper["kind"], "sidecar");
+    assert_eq!(shipper["log_tail"]["run"], "previous run");
+    // The memory tool counts the sidecar in the pod total.
+    let memory = call(
+        &server,
+        "get_kubernetes_pod_memory_data",
+        json!({"namespace": B_NS, "pod_name": pod}),
+    )
+    .await;
+    let names: Vec<&str> = memory["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["container"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["orders-api", "log-shipper"]);
+}
+
+#[tokio::test]
+async fn parts_that_cannot_be_read_are_said_and_the_rest_answered() {
+    let server = MockServer::start().await;
+    get(
+        &server,
+        &pod_path(B_NS, B_POD),
+        json_file(200, "b-crashloop-missing-env/pod.json"),
+    )
+    .await;
+    get(
+        &server,
+        &events_path(B_NS),
+        json_file(403, "errors/status-403-forbidden-list-pods.json"),
+    )
+    .await;
+    get(
+        &server,
+        &metrics_path(B_NS, B_POD),
+        text_file(404, "errors/metrics-api-absent-404.txt"),
+    )
+    .await;
+    get(
+        &server,
+        &log_path(B_NS, B_POD),
+        text_file(200, "b-crashloop-missing-env/logs-orders-api.txt"),
+    )
+    .await;
+    get(
+        &server,
+        "/apis/apps/v1/namespaces/orders/replicasets/orders-api-6f7d9c8b5d",
+        json_file(403, "errors/status-403-forbidden-pod-log.json"),
+    )
+    .await;
+    let d = diagnose(&server, B_NS, B_POD).await;
+    let e = &d["evidence"];
+    assert!(
+        e["events_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("forbidden: "),
+        "{e}"
+    );
+    assert_eq!(
+        e["metrics_unavailable"],
+        "metrics-server is not installed (the cluster has no metrics.k8s.io API), so usage is unknown"
+    );
+    assert!(
+        e["owner"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("ReplicaSet orders-api-6f7d9c8b5d: forbidden: "),
+        "{e}"
+    );
+    assert!(summaries(&d)[0].contains("KeyError: 'DATABASE_URL'"));
+}

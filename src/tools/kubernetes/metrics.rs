@@ -290,8 +290,8 @@ impl Cluster {
             .container_name
             .as_deref()
             .filter(|n| !n.trim().is_empty());
-        let regular = pod::containers(&pod);
-        if named.is_some() || regular.len() == 1 {
+        // One container (no sidecar beside it): that container's report.
+        if named.is_some() || counted(&pod).count() == 1 {
             let chosen = pod::choose_container(&pod, &args.pod_name, named)?;
             return Ok(container_report(
                 &pod,
