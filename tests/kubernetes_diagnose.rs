@@ -91,7 +91,7 @@ async fn a_leads_with_the_oom_kill_at_the_limit() {
     let s = summaries(&d);
     assert_eq!(
         s[0],
-        "critical istio-proxy was OOM-killed (exit 137, reason OOMKilled; 5 restarts): memory usage 1Gi = limit 1Gi"
+        "critical istio-proxy was OOM-killed (exit 137, reason OOMKilled; 5 restarts): memory usage 1Gi = limit 1Gi; CPU 104m of limit 1024m is not the problem"
     );
     assert!(
         d["findings"][0]["next_step"]

@@ -460,11 +460,21 @@ fn oom_finding(facts: &Facts, name: &str, label: &str, t: &Termination, restarts
         .as_ref()
         .and_then(|u| u.limit.clone())
         .unwrap_or_else(|| "none".into());
+    // Say plainly when CPU is not the problem.
+    let cpu = usage(facts, name, Resource::Cpu)
+        .filter(|u| u.percent_of_limit.is_some_and(|p| p < 50.0))
+        .and_then(|u| {
+            Some(format!(
+                "; CPU {} of limit {} is not the problem",
+                u.usage?, u.limit?
+            ))
+        })
+        .unwrap_or_default();
     Finding {
         severity: Severity::Critical,
         container: Some(name.to_owned()),
         summary: format!(
-            "{label} was OOM-killed (exit {}, reason OOMKilled; {restarts}): {numbers}",
+            "{label} was OOM-killed (exit {}, reason OOMKilled; {restarts}): {numbers}{cpu}",
             t.exit_code
         ),
         next_step: Some(if istio {
