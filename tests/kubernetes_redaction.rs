@@ -66,6 +66,9 @@ const HARMLESS: &[&str] = &[
     "password_reset_enabled=true token: null",
     "secretKeyRef orders-db/url mounted",
     "GET http://orders-api.orders.svc:8000/healthz 200",
+    "auth: falling back to basic authentication for the admin API",
+    "401: Bearer authentication required",
+    "https://registry.example.com:5000/v2/orders-api/manifests/2.4.0",
 ];
 
 async fn logs_server(body: &str) -> MockServer {

@@ -135,10 +135,18 @@ pub(crate) fn redact(text: &str) -> Cow<'_, str> {
                         caps.get(i).map_or("", |m| m.as_str())
                     }
                 };
+                let whole = caps.get(0).map_or("", |m| m.as_str());
                 if rule.kind == "secret-value"
                     && harmless_value(caps.get(2).map_or("", |m| m.as_str()))
                 {
-                    return caps.get(0).map_or("", |m| m.as_str()).to_owned();
+                    return whole.to_owned();
+                }
+                // `Bearer authentication`, `basic credentials`: a word, not a token.
+                if matches!(rule.kind, "bearer-token" | "basic-auth") {
+                    let token = whole.get(group(1).len()..).unwrap_or("");
+                    if token.bytes().all(|b| b.is_ascii_alphabetic()) {
+                        return whole.to_owned();
+                    }
                 }
                 format!(
                     "{}[REDACTED:{}]{}",
