@@ -15,7 +15,7 @@
 //! status and pod list) as well as logs, memory and CPU.
 //!
 //! With `--no-llm` no model is asked: the diagnosis tool's findings are printed,
-//! most severe first, then its evidence as JSON:
+//! most severe first (add `--evidence` for the evidence they were drawn from, as JSON):
 //!
 //! ```text
 //! cargo run --example kubernetes_troubleshoot --features kubernetes -- --no-llm orders orders-api-6f7d9c8b5d-k4m2p
@@ -35,10 +35,11 @@ memory and CPU before answering. Name the root cause and the fix in a few senten
 async fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let no_llm = args.iter().any(|a| a == "--no-llm");
-    args.retain(|a| a != "--no-llm");
+    let show_evidence = args.iter().any(|a| a == "--evidence");
+    args.retain(|a| a != "--no-llm" && a != "--evidence");
     let (Some(namespace), Some(pod)) = (args.first(), args.get(1)) else {
         eprintln!(
-            "usage: cargo run --example kubernetes_troubleshoot --features kubernetes -- [--no-llm] <namespace> <pod> [\"question\"]"
+            "usage: cargo run --example kubernetes_troubleshoot --features kubernetes -- [--no-llm [--evidence]] <namespace> <pod> [\"question\"]"
         );
         return ExitCode::from(64);
     };
@@ -81,7 +82,7 @@ async fn main() -> ExitCode {
     }
 
     if no_llm {
-        return diagnose(&cluster, namespace, pod).await;
+        return diagnose(&cluster, namespace, pod, show_evidence).await;
     }
 
     let registry = if std::env::var("TOOLS").is_ok_and(|v| v == "all") {
@@ -136,8 +137,8 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Prints the diagnosis's findings, then its evidence.
-async fn diagnose(cluster: &Cluster, namespace: &str, pod: &str) -> ExitCode {
+/// Prints the diagnosis's findings and, when asked, its evidence.
+async fn diagnose(cluster: &Cluster, namespace: &str, pod: &str, show_evidence: bool) -> ExitCode {
     match cluster
         .diagnose_pod()
         .call(PodContextArgs::new(namespace, pod))
@@ -152,9 +153,11 @@ async fn diagnose(cluster: &Cluster, namespace: &str, pod: &str) -> ExitCode {
                     println!("    next: {next}");
                 }
             }
-            match serde_json::to_string_pretty(&diagnosis.evidence) {
-                Ok(evidence) => println!("\nevidence:\n{evidence}"),
-                Err(e) => eprintln!("the evidence could not be printed: {e}"),
+            if show_evidence {
+                match serde_json::to_string_pretty(&diagnosis.evidence) {
+                    Ok(evidence) => println!("\nevidence:\n{evidence}"),
+                    Err(e) => eprintln!("the evidence could not be printed: {e}"),
+                }
             }
             ExitCode::SUCCESS
         }

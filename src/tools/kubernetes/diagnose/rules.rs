@@ -159,11 +159,13 @@ fn pod_level(facts: &Facts, out: &mut Vec<Finding>) {
                 s.nodes.len(),
                 s.pod_requests
             ));
-            if let Some(best) = s.nodes.first() {
-                summary.push_str(&format!(
-                    "; the most free CPU is {} on {} (memory free {})",
+            // Nodes it may not use (tainted, cordoned, not ready) do not count.
+            match s.nodes.iter().find(|n| n.notes.is_empty()) {
+                Some(best) => summary.push_str(&format!(
+                    "; the most free CPU on a node it may use is {} on {} (memory free {})",
                     best.cpu_free, best.name, best.memory_free
-                ));
+                )),
+                None => summary.push_str("; every node is tainted, cordoned or not ready for it"),
             }
         }
         out.push(Finding {
@@ -366,7 +368,7 @@ fn container(facts: &Facts, s: &ContainerStatus, init: bool, out: &mut Vec<Findi
                 Some(if severity == Severity::Warning {
                     "it runs again now; read the previous run's log to see why it stopped".into()
                 } else {
-                    "read the log tail in the evidence: the cause is in the run that ended".into()
+                    "fix what the run's last error says; the evidence has the end of its log, get_kubernetes_pod_logs more".into()
                 }),
             ));
             if let Some(f) = missing_env_finding(facts, name, &label) {
@@ -746,7 +748,7 @@ fn missing_env_finding(facts: &Facts, name: &str, label: &str) -> Option<Finding
     }
     if !from.is_empty() {
         summary.push_str(&format!(
-            "; envFrom {} might, but the crash says it does not",
+            " (envFrom {} could set it, but the crash shows it does not)",
             from.join(", ")
         ));
     }
