@@ -152,7 +152,22 @@ async fn b_names_the_missing_variable_and_the_stuck_rollout() {
         "{s:#?}"
     );
     assert!(!s[1].contains("REDIS_URL;"), "{s:#?}");
-    assert!(s.iter().any(|f| f.starts_with("warning Deployment orders-api: rollout of revision 7 in progress: 1 of 3 replicas updated, 2 available; it exceeded its progress deadline")), "{s:#?}");
+    assert!(s.iter().any(|f| f == "warning Deployment orders-api: rollout of revision 7 in progress: 1 of 3 replicas updated, 2 available; it exceeded its progress deadline (ProgressDeadlineExceeded); changed since revision 6: orders-api image ghcr.io/acme-corp/orders-api:2.3.1 → ghcr.io/acme-corp/orders-api:2.4.0; orders-api env removed: DATABASE_URL; orders-api env added: DB_URL"), "{s:#?}");
+    assert!(
+        s[1].ends_with("; revision 6 set it from Secret orders-db key url"),
+        "{s:#?}"
+    );
+    assert_eq!(d["evidence"]["owner"]["previous_revision"], "6");
+    assert_eq!(
+        d["findings"][1]["next_step"],
+        "set DATABASE_URL in the pod template (was it renamed to DB_URL?), or roll back to revision 6: kubectl rollout undo deployment/orders-api --to-revision=6"
+    );
+    // The ReplicaSets were listed by the Deployment's selector.
+    let sets = requests_to(&server, "/apis/apps/v1/namespaces/orders/replicasets").await;
+    assert_eq!(
+        query(&sets[0], "labelSelector").as_deref(),
+        Some("app.kubernetes.io/name=orders-api")
+    );
     assert!(
         s.iter()
             .any(|f| f.starts_with("info usage unknown: metrics not available")),

@@ -245,6 +245,15 @@ pub async fn scenario_b() -> MockServer {
         json_file(200, &format!("{dir}/deployment.json")),
     )
     .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/apis/apps/v1/namespaces/{B_NS}/replicasets")))
+        .and(query_param(
+            "labelSelector",
+            "app.kubernetes.io/name=orders-api",
+        ))
+        .respond_with(json_file(200, &format!("{dir}/replicasets.json")))
+        .mount(&server)
+        .await;
     server
 }
 

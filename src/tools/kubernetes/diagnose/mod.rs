@@ -227,6 +227,13 @@ pub struct Owner {
     /// The Deployment's rollout, as `kubectl rollout status` tells it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<String>,
+    /// The Deployment's revision before the pod's, when it was found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_revision: Option<String>,
+    /// What the pod's revision changed from that one: images, env var names,
+    /// requests and limits.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
     /// Why the owner could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -746,7 +746,29 @@ fn missing_env_finding(facts: &Facts, name: &str, label: &str) -> Option<Finding
     if !similar.is_empty() {
         summary.push_str(&format!("; similar: {}", similar.join(", ")));
     }
-    if !from.is_empty() {
+    let before = facts.owner.as_ref().and_then(|o| {
+        let revision = o.owner.previous_revision.as_deref()?;
+        let c = o.previous_containers.iter().find(|c| c.name == name)?;
+        let e = c.env.as_deref()?.iter().find(|e| e.name == var)?;
+        let from = e.value_from.as_ref().and_then(|f| {
+            f.secret_key_ref
+                .as_ref()
+                .map(|s| format!(" from Secret {} key {}", s.name, s.key))
+                .or_else(|| {
+                    f.config_map_key_ref
+                        .as_ref()
+                        .map(|m| format!(" from ConfigMap {} key {}", m.name, m.key))
+                })
+        });
+        Some(format!(
+            "; revision {revision} set it{}",
+            from.unwrap_or_default()
+        ))
+    });
+    if let Some(before) = &before {
+        summary.push_str(before);
+    }
+    if !from.is_empty() && before.is_none() {
         summary.push_str(&format!(
             " (envFrom {} could set it, but the crash shows it does not)",
             from.join(", ")
@@ -757,12 +779,26 @@ fn missing_env_finding(facts: &Facts, name: &str, label: &str) -> Option<Finding
         container: Some(name.to_owned()),
         summary,
         next_step: Some(format!(
-            "set {var} in the pod template{}, or roll back to the revision that set it",
+            "set {var} in the pod template{}, or roll back to {}",
             if similar.is_empty() {
                 String::new()
             } else {
                 format!(" (was it renamed to {}?)", similar.join(", "))
-            }
+            },
+            facts
+                .owner
+                .as_ref()
+                .and_then(|o| Some((
+                    o.deployment.as_deref()?,
+                    o.owner.previous_revision.as_deref()?
+                )))
+                .filter(|_| before.is_some())
+                .map_or_else(
+                    || "the revision that set it".to_owned(),
+                    |(d, r)| format!(
+                        "revision {r}: kubectl rollout undo deployment/{d} --to-revision={r}"
+                    )
+                )
         )),
     })
 }
@@ -775,11 +811,18 @@ fn owner(facts: &Facts, failing: &bool, out: &mut Vec<Finding>) {
     let Some(rollout) = &o.owner.rollout else {
         return;
     };
+    let changed = match (&o.owner.previous_revision, o.owner.changes.is_empty()) {
+        (Some(r), false) => format!(
+            "; changed since revision {r}: {}",
+            o.owner.changes.join("; ")
+        ),
+        _ => String::new(),
+    };
     if o.stuck {
         out.push(Finding {
             severity: Severity::Warning,
             container: None,
-            summary: format!("Deployment {deployment}: {rollout}"),
+            summary: format!("Deployment {deployment}: {rollout}{changed}"),
             next_step: Some(format!(
                 "kubectl rollout undo deployment/{deployment} returns to the previous revision"
             )),
@@ -789,7 +832,7 @@ fn owner(facts: &Facts, failing: &bool, out: &mut Vec<Finding>) {
             severity: Severity::Warning,
             container: None,
             summary: format!(
-                "this pod belongs to the new revision{} of Deployment {deployment}, which is failing mid-rollout: {rollout}",
+                "this pod belongs to the new revision{} of Deployment {deployment}, which is failing mid-rollout: {rollout}{changed}",
                 o.revision.as_deref().map_or_else(String::new, |r| format!(" ({r})"))
             ),
             next_step: Some(format!("fix the new pod template, or roll back: kubectl rollout undo deployment/{deployment}")),
