@@ -344,6 +344,11 @@ async fn an_evicted_pod_gives_the_kubelets_message() {
         s[0].contains("was using 1432Mi, request is 256Mi"),
         "{s:#?}"
     );
+    assert_eq!(
+        s[1],
+        "info orders-api was stopped with the pod (Evicted): exit code 137, reason ContainerStatusUnknown"
+    );
+    assert!(s.iter().all(|f| !f.contains("liveness")), "{s:#?}");
 }
 
 #[tokio::test]

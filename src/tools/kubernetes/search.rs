@@ -374,6 +374,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_long_log_is_scanned_with_bounded_memory() {
+        use futures::TryStreamExt;
+        // 300 000 lines (about 20 MiB) generated as they are read, and one line
+        // of 1 MiB: nothing holds the whole log.
+        let lines = (0..300_000u32).map(|i| {
+            let line = if i == 1000 {
+                format!("{}\n", "x".repeat(1 << 20))
+            } else {
+                format!("2025-06-10T10:00:00Z worker {i} status=ok latency=12ms\n")
+            };
+            Ok::<_, std::io::Error>(line.into_bytes())
+        });
+        let mut reader = futures::stream::iter(lines).into_async_read();
+        let filter = Filter {
+            grep: Regex::new("worker 29999[0-9] ").ok(),
+            exclude: None,
+        };
+        let mut kept = Kept {
+            lines: VecDeque::new(),
+            bytes: 0,
+            max_lines: 5,
+            max_bytes: 4096,
+            dropped: false,
+        };
+        let scan = scan(&mut reader, &filter, &mut kept).await.unwrap();
+        assert_eq!((scan.read, scan.matched, scan.long_lines), (300_000, 10, 1));
+        assert_eq!(kept.lines.len(), 5);
+        assert!(kept.bytes <= 4096);
+        assert!(kept.lines.back().unwrap().contains("worker 299999 "));
+    }
+
+    #[tokio::test]
     async fn a_scan_keeps_the_newest_matches_within_bounds() {
         let body: String = (0..1000)
             .map(|i| {

@@ -350,8 +350,8 @@ impl Cluster {
             .map(str::trim)
             .filter(|c| !c.is_empty())
         {
-            // Findings about the container asked for first, the rest after.
-            findings.sort_by_key(|f| f.container.as_deref() != Some(container));
+            // Within each severity, findings about the container asked for first.
+            findings.sort_by_key(|f| (f.severity, f.container.as_deref() != Some(container)));
         }
         let evidence = evidence(&facts, self.limits.max_events);
         Ok(Diagnosis {

@@ -283,6 +283,25 @@ fn container(facts: &Facts, s: &ContainerStatus, init: bool, out: &mut Vec<Findi
         .as_ref()
         .and_then(|st| st.terminated.as_ref())
         .map(Termination::from_k8s);
+    // A pod the kubelet ended (evicted, node shutdown): its containers were
+    // stopped with it; the pod-level finding says why.
+    let pod_status = facts.pod.status.as_ref();
+    if let (Some(t), Some("Failed"), Some(reason)) = (
+        current.as_ref(),
+        pod_status.and_then(|p| p.phase.as_deref()),
+        pod_status.and_then(|p| p.reason.as_deref()),
+    ) {
+        out.push(finding(
+            Severity::Info,
+            format!(
+                "{label} was stopped with the pod ({reason}): exit code {}, reason {}",
+                t.exit_code,
+                t.reason.as_deref().unwrap_or("none")
+            ),
+            None,
+        ));
+        return;
+    }
     let last = pod::last_termination(s);
     let running = s.state.as_ref().is_some_and(|st| st.running.is_some());
     let ended = current.clone().or(last.clone());
