@@ -502,3 +502,26 @@ async fn parts_that_cannot_be_read_are_said_and_the_rest_answered() {
     );
     assert!(summaries(&d)[0].contains("KeyError: 'DATABASE_URL'"));
 }
+
+#[tokio::test]
+async fn a_command_missing_from_the_image_quotes_the_runtime() {
+    let (server, pod) = incident("start-error").await;
+    Mock::given(method("GET"))
+        .and(path(log_path(B_NS, &pod)))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_raw(Vec::new(), "text/plain"))
+        .mount(&server)
+        .await;
+    let d = diagnose(&server, B_NS, &pod).await;
+    let s = summaries(&d);
+    assert!(
+        s[0].starts_with(
+            "critical orders-api keeps crashing (exit code 128: the process could not be started"
+        ),
+        "{s:#?}"
+    );
+    assert!(
+        s[0].contains("termination message: failed to create containerd task")
+            && s[0].contains("exec: \"python3\": executable file not found in $PATH"),
+        "{s:#?}"
+    );
+}

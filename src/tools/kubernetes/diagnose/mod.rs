@@ -463,6 +463,7 @@ pub(crate) fn exit_meaning(t: &Termination) -> String {
             "{code}: killed by the kernel's OOM killer (reason OOMKilled): the container reached its memory limit"
         ),
         1 => "1: the application exited with an error".into(),
+        128 => "128: the process could not be started (StartError: a missing command or entrypoint, or the runtime failed)".into(),
         2 => "2: the command was misused (bad arguments or shell syntax)".into(),
         126 => "126: the command cannot be executed (permission or format)".into(),
         127 => "127: the command was not found in the image".into(),

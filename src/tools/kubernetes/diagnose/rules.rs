@@ -204,6 +204,34 @@ fn pod_level(facts: &Facts, out: &mut Vec<Finding>) {
             next_step: Some("create the ConfigMap, Secret or claim it names, or fix the volume in the pod template".into()),
         });
     }
+    if let Ok(events) = &facts.events
+        && let Some(e) = events.iter().find(|e| {
+            e.type_.as_deref() == Some("Warning")
+                && e.reason.as_deref() == Some("FailedCreatePodSandBox")
+        })
+    {
+        out.push(Finding {
+            severity: Severity::Critical,
+            container: None,
+            summary: format!(
+                "the pod's sandbox cannot be created (FailedCreatePodSandBox, x{}): {}",
+                e.count.unwrap_or(1),
+                pod::cut(e.message.as_deref().unwrap_or("").trim(), 300)
+            ),
+            next_step: Some("the node's network plugin (CNI) or runtime failed: check the CNI pods on that node and free pod IPs".into()),
+        });
+    }
+    if phase == "Unknown" {
+        out.push(Finding {
+            severity: Severity::Critical,
+            container: None,
+            summary: format!(
+                "the pod's state is unknown{}: its node stopped reporting to the API server",
+                reason.map_or_else(String::new, |r| format!(" ({r})"))
+            ),
+            next_step: Some("check the node's Ready condition and the kubelet".into()),
+        });
+    }
 }
 
 fn spec<'p>(facts: &'p Facts, name: &str) -> Option<&'p Container> {
@@ -363,6 +391,8 @@ fn container(facts: &Facts, s: &ContainerStatus, init: bool, out: &mut Vec<Findi
                     .parse::<k8s_openapi::jiff::Timestamp>()
                     .ok()
                     .zip(b.parse::<k8s_openapi::jiff::Timestamp>().ok())
+                    // A run that never started carries the epoch as its start.
+                    .filter(|(a, b)| a.as_second() > 0 && b >= a)
                     .map(|(a, b)| format!(" after {}s", b.as_second() - a.as_second()))
                     .unwrap_or_default(),
                 _ => String::new(),
@@ -377,6 +407,9 @@ fn container(facts: &Facts, s: &ContainerStatus, init: bool, out: &mut Vec<Findi
                 t.exit_code,
                 exit_meaning(t).split_once(": ").map_or("", |(_, m)| m)
             );
+            if let Some(message) = &t.message {
+                summary.push_str(&format!("; termination message: {message}"));
+            }
             let error_line = facts.logs.get(name).and_then(|l| last_error_line(&l.lines));
             if let Some(line) = &error_line {
                 summary.push_str(&format!("; last error in its log: {line}"));
