@@ -349,3 +349,71 @@ async fn every_tool_is_in_tools_and_the_richer_ones_take_a_context() {
         assert_eq!(has_context, !seed, "{name}");
     }
 }
+
+#[tokio::test]
+async fn events_and_statuses_are_redacted_too() {
+    let server = MockServer::start().await;
+    let mut pod: Value =
+        serde_json::from_str(&k8s_fixture("b-crashloop-missing-env/pod.json")).unwrap();
+    pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["message"] =
+        json!("fatal: could not connect to postgres://orders:hunter2pw@orders-db:5432/orders");
+    get(&server, &pod_path(B_NS, B_POD), json(200, &pod.to_string())).await;
+    let mut events: Value =
+        serde_json::from_str(&k8s_fixture("b-crashloop-missing-env/events.json")).unwrap();
+    events["items"][0]["message"] = json!(
+        "Readiness probe failed: HTTP probe failed with statuscode: 401, header Authorization: Bearer c2VjcmV0LXRva2VuLTEyMzQ1Njc4"
+    );
+    events["items"][0]["type"] = json!("Warning");
+    Mock::given(method("GET"))
+        .and(path(events_path(B_NS)))
+        .respond_with(json(200, &events.to_string()))
+        .mount(&server)
+        .await;
+    let args = json!({"namespace": B_NS, "pod_name": B_POD});
+    for tool in ["get_kubernetes_pod_status", "diagnose_kubernetes_pod"] {
+        let text = call(cluster(&server), tool, args.clone())
+            .await
+            .unwrap()
+            .to_string();
+        assert!(!text.contains("hunter2pw"), "{tool}: {text}");
+        assert!(
+            !text.contains("c2VjcmV0LXRva2VuLTEyMzQ1Njc4"),
+            "{tool}: {text}"
+        );
+        assert!(text.contains("[REDACTED:url-password]"), "{tool}: {text}");
+        assert!(
+            text.contains("Bearer [REDACTED:bearer-token]"),
+            "{tool}: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn since_time_is_sent_and_a_debug_container_can_be_read() {
+    let server = MockServer::start().await;
+    let pod_json = k8s_fixture("incidents/liveness-kill.pod.json");
+    let pod: Value = serde_json::from_str(&pod_json).unwrap();
+    let name = pod["metadata"]["name"].as_str().unwrap().to_owned();
+    get(&server, &pod_path(B_NS, &name), json(200, &pod_json)).await;
+    Mock::given(method("GET"))
+        .and(path(log_path(B_NS, &name)))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(b"/ # ps\n".to_vec(), "text/plain"))
+        .mount(&server)
+        .await;
+    let args = json!({"namespace": B_NS, "pod_name": name, "container_name": "debugger-h2x9q", "since_time": "2025-06-10T10:40:00Z"});
+    let r = call(cluster(&server), "search_kubernetes_pod_logs", args)
+        .await
+        .unwrap();
+    assert_eq!(r["container"], "debugger-h2x9q");
+    assert_eq!(r["logs"], "/ # ps");
+    let sent = requests_to(&server, &log_path(B_NS, &name)).await;
+    let q = |k: &str| {
+        sent[0]
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(q("sinceTime").as_deref(), Some("2025-06-10T10:40:00Z"));
+    assert_eq!(q("container").as_deref(), Some("debugger-h2x9q"));
+    assert_eq!(q("tailLines").as_deref(), Some("200"));
+}
