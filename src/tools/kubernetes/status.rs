@@ -130,15 +130,23 @@ impl ContainerReport {
     }
 }
 
-/// When an event last happened: `lastTimestamp`, else `eventTime`, else `firstTimestamp`,
-/// else its creation.
+/// When an event last happened: `series.lastObservedTime` (events.k8s.io), else
+/// `lastTimestamp`, else `eventTime`, else `firstTimestamp`, else its creation.
 pub(crate) fn event_time(e: &Event) -> Option<k8s_openapi::jiff::Timestamp> {
-    e.last_timestamp
+    e.series
         .as_ref()
+        .and_then(|s| s.last_observed_time.as_ref())
         .map(|t| t.0)
+        .or_else(|| e.last_timestamp.as_ref().map(|t| t.0))
         .or_else(|| e.event_time.as_ref().map(|t| t.0))
         .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
         .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+}
+
+/// How many times an event happened: `count`, or `series.count` for events
+/// written through events.k8s.io.
+pub(crate) fn count(e: &Event) -> Option<i32> {
+    e.count.or_else(|| e.series.as_ref().and_then(|s| s.count))
 }
 
 /// `2025-06-10T09:45:20Z Warning BackOff (x14, istio-proxy): Back-off restarting …`.
@@ -147,7 +155,7 @@ pub(crate) fn event_line(e: &Event) -> String {
     let kind = e.type_.as_deref().unwrap_or("Normal");
     let reason = e.reason.as_deref().unwrap_or("");
     let mut detail = Vec::new();
-    if let Some(n) = e.count.filter(|&n| n > 1) {
+    if let Some(n) = count(e).filter(|&n| n > 1) {
         detail.push(format!("x{n}"));
     }
     if let Some(container) = e
@@ -265,5 +273,32 @@ impl Cluster {
         let params = ListParams::default().fields(&format!("involvedObject.name={pod_name}"));
         let list = self.bounded(api.list(&params), Target::List).await?;
         Ok(list.items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_series_event_counts_and_dates_like_a_core_one() {
+        let e: Event = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p.1", "namespace": "orders", "creationTimestamp": "2025-06-10T10:00:00Z"},
+            "involvedObject": {"kind": "Pod", "name": "p", "fieldPath": "spec.containers{app}"},
+            "reason": "BackOff",
+            "message": "Back-off restarting failed container app",
+            "type": "Warning",
+            "eventTime": "2025-06-10T10:00:01.000000Z",
+            "series": {"count": 7, "lastObservedTime": "2025-06-10T10:30:00.000000Z"},
+            "firstTimestamp": null,
+            "lastTimestamp": null,
+            "count": null
+        }))
+        .unwrap();
+        assert_eq!(count(&e), Some(7));
+        assert_eq!(
+            event_line(&e),
+            "2025-06-10T10:30:00Z Warning BackOff (x7, app): Back-off restarting failed container app"
+        );
     }
 }

@@ -8,6 +8,7 @@ use regex::Regex;
 use super::{Facts, Finding, Severity, exit_meaning, probe_text, usage};
 use crate::tools::kubernetes::metrics::Resource;
 use crate::tools::kubernetes::pod::{self, Termination};
+use crate::tools::kubernetes::status;
 
 /// A log line that reads like the error that ended a run.
 static ERROR_LINE: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -109,7 +110,7 @@ fn probe_failure(facts: &Facts, container: &str, prefix: &str) -> Option<(String
         .map(|e| {
             let message = e.message.as_deref().unwrap_or("");
             let cause = message.strip_prefix(prefix).unwrap_or(message).trim();
-            (pod::cut(cause, 240), e.count.unwrap_or(1))
+            (pod::cut(cause, 240), status::count(e).unwrap_or(1))
         })
 }
 
@@ -215,7 +216,7 @@ fn pod_level(facts: &Facts, out: &mut Vec<Finding>) {
             container: None,
             summary: format!(
                 "the pod's sandbox cannot be created (FailedCreatePodSandBox, x{}): {}",
-                e.count.unwrap_or(1),
+                status::count(e).unwrap_or(1),
                 pod::cut(e.message.as_deref().unwrap_or("").trim(), 300)
             ),
             next_step: Some("the node's network plugin (CNI) or runtime failed: check the CNI pods on that node and free pod IPs".into()),
