@@ -227,6 +227,55 @@ impl Database {
             .with(self.health_tool())
     }
 
+    /// Every read-only tool ([`Database::tools`]) on a database connected on first use:
+    /// `builder` makes the builder (e.g. `Database::from_env`) when a call needs a
+    /// connection, and the connection goes through [`Builder::connect`]'s checks. A
+    /// server can so start at once and always list its tools; a missing or refused
+    /// configuration (no `DATABASE_URL`, a superuser, a server that is down) is that
+    /// call's answer, saying what to set, and the next call tries again.
+    ///
+    /// ```
+    /// use toolcall::tools::postgres::Database;
+    ///
+    /// let tools = Database::lazy_tools(Database::from_env);
+    /// assert!(tools.get("run_postgres_query").is_some());
+    /// ```
+    #[must_use]
+    pub fn lazy_tools<F>(builder: F) -> ToolRegistry
+    where
+        F: Fn() -> Builder + Send + Sync + 'static,
+    {
+        // A pool that is never used (deadpool connects on first use): it only
+        // describes the tools.
+        let template = Pool::builder(Connector::Plain.manager(Config::new()))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map(|pool| {
+                Database {
+                    inner: Arc::new(Inner {
+                        pool,
+                        connector: Connector::Plain,
+                        limits: Limits::default(),
+                        warnings: Vec::new(),
+                    }),
+                }
+                .tools()
+            })
+            .unwrap_or_default();
+        ToolRegistry::lazy(template, move || {
+            let connecting = builder().connect();
+            async move {
+                connecting.await.map(|db| db.tools()).map_err(|e| {
+                    format!(
+                        "the database is not available ({}); set DATABASE_URL to the connection \
+                         string of a read-only role (see the role recipe in the docs)",
+                        crate::error::chain(&e)
+                    )
+                })
+            }
+        })
+    }
+
     /// What the start-up check reported without refusing the role: side-effect
     /// functions (`dblink*`, the large-object writers) it may still execute.
     /// The tools refuse those calls by name; revoking `EXECUTE` closes the
