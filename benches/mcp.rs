@@ -32,7 +32,9 @@ use rmcp::model::{
 };
 use rmcp::service::{RequestContext, RunningService};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::{StreamableHttpClientTransport, StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::transport::{
+    StreamableHttpClientTransport, StreamableHttpServerConfig, StreamableHttpService,
+};
 use rmcp::{ErrorData, RoleClient, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
@@ -51,7 +53,9 @@ struct Bare {
 
 impl Bare {
     fn new() -> Self {
-        let Value::Object(schema) = schema() else { unreachable!() };
+        let Value::Object(schema) = schema() else {
+            unreachable!()
+        };
         Self {
             tool: Tool::new("echo", "Echoes its text.", Arc::new(schema)),
         }
@@ -91,16 +95,21 @@ impl ServerHandler for Bare {
 }
 
 fn ours() -> McpServer {
-    let echo = DynamicTool::new("echo", "Echoes its text.", schema(), |v: Value| async move {
-        Ok::<_, String>(v["text"].clone())
-    })
+    let echo = DynamicTool::new(
+        "echo",
+        "Echoes its text.",
+        schema(),
+        |v: Value| async move { Ok::<_, String>(v["text"].clone()) },
+    )
     .unwrap();
     McpServer::new(ToolRegistry::new().with_dynamic(echo))
 }
 
 fn params() -> CallToolRequestParams {
     let mut p = CallToolRequestParams::new("echo");
-    let Value::Object(args) = json!({"text": "istio-proxy was OOM-killed"}) else { unreachable!() };
+    let Value::Object(args) = json!({"text": "istio-proxy was OOM-killed"}) else {
+        unreachable!()
+    };
     p.arguments = Some(args);
     p
 }

@@ -30,6 +30,11 @@
 //! runs the query: what the query tool
 //! refuses must be refused there too, and the snapshot covers the rest.
 //!
+//! With the `mcp` feature, every case also runs once through the MCP server over stdio
+//! (the `mcp_server` example as a child process, its `DATABASE_URL` the read-only role,
+//! `tools/call run_postgres_query`): the same refusals and stops hold over the protocol,
+//! and the same snapshot proves nothing changed.
+//!
 //! Every side-effect function is refused for every role, an allowed superuser
 //! included; `allowed_superuser_changes_nothing_through_dblink_exec_or_lo_export`
 //! first shows that a superuser's READ ONLY transaction alone stops neither
@@ -43,6 +48,9 @@
     clippy::indexing_slicing
 )]
 
+#[cfg(feature = "mcp")]
+#[path = "support/mcp.rs"]
+mod mcp_support;
 #[path = "support/postgres.rs"]
 mod pg_support;
 
@@ -114,8 +122,64 @@ static ONE_FAMILY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Harness {
     dbs: Vec<(Role, Database)>,
+    /// The `mcp_server` example over stdio, its database the read-only role: every
+    /// case runs once through MCP too (`tools/call run_postgres_query`).
+    #[cfg(feature = "mcp")]
+    mcp: (toolcall::mcp::McpClient, toolcall::ToolRegistry),
     baseline: String,
     _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// The example MCP server over stdio, with `DATABASE_URL` the read-only role.
+#[cfg(feature = "mcp")]
+async fn mcp_server() -> (toolcall::mcp::McpClient, toolcall::ToolRegistry) {
+    let mut cmd = tokio::process::Command::new(mcp_support::example_server());
+    cmd.arg("stdio")
+        .env("DATABASE_URL", server().url("app_reader"))
+        .env("KUBECONFIG", "/nonexistent")
+        .env_remove("KUBERNETES_SERVICE_HOST");
+    let client = toolcall::mcp::McpClient::stdio(cmd).await.unwrap();
+    let tools = client.tools().await.unwrap();
+    (client, tools)
+}
+
+/// What a call through MCP came to, as the model reads it.
+#[cfg(feature = "mcp")]
+fn check_over_mcp(
+    expect: Expect,
+    outcome: &Result<toolcall::ToolOutput, toolcall::ToolError>,
+) -> Result<(), String> {
+    let error = match outcome {
+        Err(toolcall::ToolError::Failed { message, .. }) => Some(message.as_str()),
+        Err(other) => return Err(format!("not the tool's own failure: {other:?}")),
+        Ok(_) => None,
+    };
+    let truncated = match outcome {
+        Ok(out) => out
+            .structured
+            .as_ref()
+            .and_then(|v| v.get("truncated"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false),
+        Err(_) => false,
+    };
+    let timed_out = error.is_some_and(|m| m.contains("cancelled after running longer"));
+    let fine = match expect {
+        Expect::Refused(word) => {
+            error.is_some_and(|m| m.starts_with("refused: ") && m.contains(word))
+        }
+        Expect::Blocked => error.is_some_and(|m| BLOCKED_WORDS.iter().any(|w| m.contains(w))),
+        Expect::Timeout => timed_out,
+        Expect::LockWait => {
+            error.is_some_and(|m| m.contains("for a lock held by another transaction"))
+        }
+        Expect::Capped => truncated || timed_out,
+    };
+    if fine {
+        Ok(())
+    } else {
+        Err(format!("over MCP: expected {expect:?}, got {outcome:?}"))
+    }
 }
 
 impl Harness {
@@ -140,9 +204,13 @@ impl Harness {
                 .unwrap();
             dbs.push((role, db));
         }
+        #[cfg(feature = "mcp")]
+        let mcp = mcp_server().await;
         let baseline = server().snapshot().await;
         Self {
             dbs,
+            #[cfg(feature = "mcp")]
+            mcp,
             baseline,
             _turn: turn,
         }
@@ -190,6 +258,14 @@ impl Harness {
                         "[{family}] {role:?} `{}`: explain did not refuse it: {explained:?}",
                         attack.sql
                     ));
+                }
+                #[cfg(feature = "mcp")]
+                if role == Reader {
+                    let args = json!({"sql_query": attack.sql});
+                    let over_mcp = self.mcp.1.dispatch_value("run_postgres_query", args).await;
+                    if let Err(why) = check_over_mcp(attack.expect, &over_mcp) {
+                        failures.push(format!("[{family}] {role:?} `{}`: {why}", attack.sql));
+                    }
                 }
                 if let Err(why) = self.session_is_clean(role).await {
                     failures.push(format!(

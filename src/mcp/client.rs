@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
 use rmcp::model::{
@@ -46,7 +47,11 @@ pub struct McpClient {
     changes: watch::Receiver<u64>,
     /// The child's process group (its pid: it leads the group), ended on drop.
     group: Option<u32>,
+    call_timeout: Duration,
 }
+
+/// The default time a remote call may take before it is a tool error.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Receives the server's notifications.
 struct Handler {
@@ -117,6 +122,7 @@ impl McpClient {
             label,
             changes,
             group,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
         })
     }
 
@@ -141,7 +147,17 @@ impl McpClient {
             label: Arc::from(url),
             changes,
             group: None,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
         })
+    }
+
+    /// The time one remote call of the tools made from now on may take (default 120 s).
+    /// A server that died while something it started still holds its pipes sends no
+    /// end of file; this bounds the wait.
+    #[must_use]
+    pub fn call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
     }
 
     /// The server's name and version, as it gave them.
@@ -185,13 +201,22 @@ impl McpClient {
         let remote: Arc<str> = Arc::from(tool.name.as_ref());
         let peer = self.service.peer().clone();
         let label = self.label.clone();
+        let timeout = self.call_timeout;
         let description = tool
             .description
             .as_deref()
             .map_or_else(|| tool.title.clone().unwrap_or_default(), str::to_owned);
         let call = move |args: Value| {
             let (peer, remote, label) = (peer.clone(), remote.clone(), label.clone());
-            async move { call_remote(&peer, &remote, &label, args).await }
+            async move {
+                match tokio::time::timeout(timeout, call_remote(&peer, &remote, &label, args)).await
+                {
+                    Ok(answer) => answer,
+                    Err(_) => Err(format!(
+                        "the MCP server `{label}` did not answer within {timeout:?}; it may be stuck or gone"
+                    )),
+                }
+            }
         };
         let schema = Value::Object(tool.input_schema.as_ref().clone());
         let mut dynamic =

@@ -8,7 +8,7 @@ mod client;
 mod http;
 mod server;
 
-pub use client::McpClient;
+pub use client::{DEFAULT_CALL_TIMEOUT, McpClient};
 pub use http::{
     DEFAULT_DRAIN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENCY, HEALTH_PATH, HttpServer,
     MCP_PATH,

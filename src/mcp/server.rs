@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::registry::{Dispatcher, ToolInfo, ToolRegistry};
-use crate::tool::ToolAnnotations;
+use crate::tool::{ToolAnnotations, ToolError};
 
 /// The default number of tools per `tools/list` page.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
@@ -201,10 +201,15 @@ impl McpServer {
                 result.structured_content = outcome.structured;
                 result
             }
-            // `isError` says it is an error: the text is the message alone (cut to the cap).
+            // `isError` says it is an error, and the host knows which tool it called: a
+            // tool's own failure is sent in its own words, other problems (arguments, the
+            // timeout) as the model is told them. Cut to the cap.
             Some(e) => {
-                let text =
-                    crate::registry::cap_text(e.to_string(), self.dispatcher().get_max_output());
+                let text = match e {
+                    ToolError::Failed { message, .. } => message,
+                    other => other.to_string(),
+                };
+                let text = crate::registry::cap_text(text, self.dispatcher().get_max_output());
                 CallToolResult::error(vec![ContentBlock::text(text)])
             }
         })
