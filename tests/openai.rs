@@ -17,11 +17,10 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        max_retries: 2,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_secs(2),
-    }
+    RetryPolicy::default()
+        .max_retries(2)
+        .base_delay(Duration::from_millis(5))
+        .max_delay(Duration::from_secs(10))
 }
 
 fn backend(server: &MockServer) -> OpenAiCompatible {
