@@ -187,7 +187,28 @@ pub trait ChatBackend: Send + Sync {
     ///
     /// The default calls [`chat`](Self::chat) and yields its response as one
     /// piece (its reasoning, text, calls, usage, then [`StreamEvent::Done`]), so
-    /// every backend can be streamed from.
+    /// every backend can be streamed from. Dropping the stream cancels the request.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use toolcall::chat::{ChatBackend, ChatRequest, ChatResponse, Message, ScriptedBackend, StreamEvent};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// // In production: OpenAiCompatible::new("http://localhost:8080/v1"), which streams for real.
+    /// let backend = ScriptedBackend::new([ChatResponse::text("Raise the memory limit.")]);
+    /// let history = [Message::user("Why does billing restart?")];
+    /// let mut stream = backend.chat_stream(ChatRequest::new(&history));
+    /// let mut shown = String::new();
+    /// while let Some(event) = stream.next().await {
+    ///     match event? {
+    ///         StreamEvent::Text(piece) => shown.push_str(&piece), // print it as it comes
+    ///         StreamEvent::Done(response) => assert_eq!(response.message.content.as_deref(), Some(shown.as_str())),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// assert_eq!(shown, "Raise the memory limit.");
+    /// # Ok::<(), toolcall::Error>(())
+    /// # }).unwrap();
+    /// ```
     fn chat_stream<'a>(&'a self, request: ChatRequest<'a>) -> ChatStream<'a> {
         Box::pin(
             futures::stream::once(self.chat(request)).flat_map(|result| {

@@ -10,7 +10,7 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::raw::RawMessage;
+use super::raw::{LenientStr, RawMessage};
 use crate::chat::{AssistantMessage, ChatResponse, FunctionCall, ToolCall, Usage};
 use crate::error::{Error, Result, Truncation};
 
@@ -36,13 +36,13 @@ pub(crate) struct DraftCall {
 impl Draft {
     /// A whole message.
     pub(crate) fn from_message(mut raw: RawMessage<'_>) -> Self {
-        let reasoning = raw.reasoning_text();
+        let reasoning = raw.reasoning_text().map(std::borrow::Cow::into_owned);
         let calls = raw
             .tool_calls
             .into_iter()
             .flatten()
-            .map(|c| {
-                let id = c.id.as_ref().map(|s| s.0.clone()).unwrap_or_default();
+            .map(|mut c| {
+                let id = c.id.take().map(LenientStr::into_string).unwrap_or_default();
                 let (name, args) = c.parts();
                 DraftCall {
                     id,
@@ -53,11 +53,11 @@ impl Draft {
             .collect();
         let function_call = raw.function_call.map(|f| DraftCall {
             id: String::new(),
-            name: f.name.map(|s| s.0).unwrap_or_default(),
+            name: f.name.map(LenientStr::into_string).unwrap_or_default(),
             arguments: arguments_text(f.arguments),
         });
         Self {
-            content: raw.content,
+            content: raw.content.map(std::borrow::Cow::into_owned),
             reasoning,
             calls,
             function_call,

@@ -65,10 +65,16 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse> {
     };
     let message = choice.message.or(choice.delta).unwrap_or_default();
     let meta = Meta {
-        finish_reason: choice.finish_reason.map(|s| s.0),
+        finish_reason: choice.finish_reason.map(raw::LenientStr::into_string),
         usage: raw.usage.map(Usage::from),
-        id: raw.id.map(|s| s.0).filter(|s| !s.is_empty()),
-        model: raw.model.map(|s| s.0).filter(|s| !s.is_empty()),
+        id: raw
+            .id
+            .map(raw::LenientStr::into_string)
+            .filter(|s| !s.is_empty()),
+        model: raw
+            .model
+            .map(raw::LenientStr::into_string)
+            .filter(|s| !s.is_empty()),
     };
     content::finish(Draft::from_message(message), meta, Ending::Complete)
 }

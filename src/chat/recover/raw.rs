@@ -5,6 +5,7 @@
 //! body unreadable; what the values mean is decided in [`super::content`] and
 //! [`super::stream`].
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
@@ -17,13 +18,13 @@ use crate::chat::Usage;
 /// A chat completion, a stream chunk, or an error object sent in their place.
 #[derive(Deserialize, Default)]
 pub(crate) struct RawCompletion<'a> {
-    #[serde(default)]
-    pub(crate) id: Option<LenientString>,
-    #[serde(default)]
-    pub(crate) model: Option<LenientString>,
+    #[serde(default, borrow)]
+    pub(crate) id: Option<LenientStr<'a>>,
+    #[serde(default, borrow)]
+    pub(crate) model: Option<LenientStr<'a>>,
     /// `chat.completion`, `chat.completion.chunk`, or `error` (vLLM's error object).
-    #[serde(default)]
-    pub(crate) object: Option<LenientString>,
+    #[serde(default, borrow)]
+    pub(crate) object: Option<LenientStr<'a>>,
     #[serde(default, borrow)]
     pub(crate) choices: Option<Vec<RawChoice<'a>>>,
     #[serde(default)]
@@ -40,21 +41,21 @@ pub(crate) struct RawChoice<'a> {
     pub(crate) message: Option<RawMessage<'a>>,
     #[serde(default, borrow)]
     pub(crate) delta: Option<RawMessage<'a>>,
-    #[serde(default)]
-    pub(crate) finish_reason: Option<LenientString>,
+    #[serde(default, borrow)]
+    pub(crate) finish_reason: Option<LenientStr<'a>>,
 }
 
 /// An assistant message or a delta of one.
 #[derive(Deserialize, Default)]
 pub(crate) struct RawMessage<'a> {
-    #[serde(default, deserialize_with = "content")]
-    pub(crate) content: Option<String>,
+    #[serde(default, borrow, deserialize_with = "content")]
+    pub(crate) content: Option<Cow<'a, str>>,
     /// llama.cpp, DeepSeek, older vLLM.
-    #[serde(default)]
-    pub(crate) reasoning_content: Option<LenientString>,
+    #[serde(default, borrow)]
+    pub(crate) reasoning_content: Option<LenientStr<'a>>,
     /// Ollama, LM Studio, vLLM (which since late 2025 sends both, with the same text).
-    #[serde(default)]
-    pub(crate) reasoning: Option<LenientString>,
+    #[serde(default, borrow)]
+    pub(crate) reasoning: Option<LenientStr<'a>>,
     #[serde(default, borrow, deserialize_with = "calls")]
     pub(crate) tool_calls: Option<Vec<RawToolCall<'a>>>,
     /// The legacy single call.
@@ -62,9 +63,9 @@ pub(crate) struct RawMessage<'a> {
     pub(crate) function_call: Option<RawFunction<'a>>,
 }
 
-impl RawMessage<'_> {
+impl<'a> RawMessage<'a> {
     /// The reasoning text: `reasoning_content`, else `reasoning`, never both.
-    pub(crate) fn reasoning_text(&mut self) -> Option<String> {
+    pub(crate) fn reasoning_text(&mut self) -> Option<Cow<'a, str>> {
         let first = self.reasoning_content.take().map(|s| s.0);
         let second = self.reasoning.take().map(|s| s.0);
         match (first, second) {
@@ -80,13 +81,13 @@ pub(crate) struct RawToolCall<'a> {
     /// Set on stream fragments; some servers send `0` on every call.
     #[serde(default, deserialize_with = "lenient_index")]
     pub(crate) index: Option<u64>,
-    #[serde(default)]
-    pub(crate) id: Option<LenientString>,
+    #[serde(default, borrow)]
+    pub(crate) id: Option<LenientStr<'a>>,
     #[serde(default, borrow)]
     pub(crate) function: Option<RawFunction<'a>>,
     /// Flattened calls (`{"name":…, "arguments":…}`) some servers send.
-    #[serde(default)]
-    pub(crate) name: Option<LenientString>,
+    #[serde(default, borrow)]
+    pub(crate) name: Option<LenientStr<'a>>,
     #[serde(default, borrow, alias = "parameters")]
     pub(crate) arguments: Option<&'a RawValue>,
 }
@@ -96,10 +97,10 @@ impl<'a> RawToolCall<'a> {
     pub(crate) fn parts(self) -> (Option<String>, Option<&'a RawValue>) {
         match self.function {
             Some(f) => (
-                f.name.or(self.name).map(|s| s.0),
+                f.name.or(self.name).map(LenientStr::into_string),
                 f.arguments.or(self.arguments),
             ),
-            None => (self.name.map(|s| s.0), self.arguments),
+            None => (self.name.map(LenientStr::into_string), self.arguments),
         }
     }
 }
@@ -107,8 +108,8 @@ impl<'a> RawToolCall<'a> {
 /// `function` of a call, or the legacy `function_call`.
 #[derive(Deserialize)]
 pub(crate) struct RawFunction<'a> {
-    #[serde(default)]
-    pub(crate) name: Option<LenientString>,
+    #[serde(default, borrow)]
+    pub(crate) name: Option<LenientStr<'a>>,
     #[serde(default, borrow, alias = "parameters")]
     pub(crate) arguments: Option<&'a RawValue>,
 }
@@ -130,13 +131,21 @@ impl From<RawUsage> for Usage {
     }
 }
 
-/// A string, number or boolean read as text (an array or object as `""`).
-pub(crate) struct LenientString(pub(crate) String);
+/// A string, number or boolean read as text (an array or object as `""`),
+/// borrowed from the body when it has no escapes.
+pub(crate) struct LenientStr<'a>(pub(crate) Cow<'a, str>);
 
-impl<'de> Deserialize<'de> for LenientString {
+impl LenientStr<'_> {
+    /// The text, owned.
+    pub(crate) fn into_string(self) -> String {
+        self.0.into_owned()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for LenientStr<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         d.deserialize_any(Text { join_parts: false })
-            .map(|text| LenientString(text.unwrap_or_default()))
+            .map(|text| LenientStr(text.unwrap_or_default()))
     }
 }
 
@@ -148,27 +157,30 @@ struct Text {
 }
 
 impl<'de> Visitor<'de> for Text {
-    type Value = Option<String>;
+    type Value = Option<Cow<'de, str>>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("text")
     }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(v)))
+    }
     fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
-        Ok(Some(v.to_owned()))
+        Ok(Some(Cow::Owned(v.to_owned())))
     }
     fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
-        Ok(Some(v))
+        Ok(Some(Cow::Owned(v)))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
-        Ok(Some(v.to_string()))
+        Ok(Some(Cow::Owned(v.to_string())))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
-        Ok(Some(v.to_string()))
+        Ok(Some(Cow::Owned(v.to_string())))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
-        Ok(Some(v.to_string()))
+        Ok(Some(Cow::Owned(v.to_string())))
     }
     fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Self::Value, E> {
-        Ok(Some(v.to_string()))
+        Ok(Some(Cow::Owned(v.to_string())))
     }
     fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
         Ok(None)
@@ -198,7 +210,7 @@ impl<'de> Visitor<'de> for Text {
                 _ => {}
             }
         }
-        Ok(Some(text))
+        Ok(Some(Cow::Owned(text)))
     }
     fn visit_map<A: de::MapAccess<'de>>(
         self,
@@ -215,12 +227,14 @@ impl<'de> Visitor<'de> for Text {
                 a.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(Some(text))
+        Ok(Some(Cow::Owned(text)))
     }
 }
 
 /// `content` as a string, `null`, or an array of `{"type":"text","text":…}` parts.
-fn content<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+fn content<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Cow<'de, str>>, D::Error> {
     d.deserialize_any(Text { join_parts: true })
 }
 
@@ -290,7 +304,7 @@ impl<'de> Deserialize<'de> for MaybeCall<'de> {
 }
 
 fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::Error> {
-    Ok(Option::<LenientString>::deserialize(d)?
+    Ok(Option::<LenientStr<'de>>::deserialize(d)?
         .and_then(|s| s.0.trim().parse::<f64>().ok())
         .filter(|n| n.is_finite() && *n >= 0.0)
         // `as` saturates: a count past u64::MAX is u64::MAX, never a panic.
@@ -298,5 +312,5 @@ fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, D::E
 }
 
 fn lenient_index<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<u64>, D::Error> {
-    Ok(Option::<LenientString>::deserialize(d)?.and_then(|s| s.0.trim().parse::<u64>().ok()))
+    Ok(Option::<LenientStr<'de>>::deserialize(d)?.and_then(|s| s.0.trim().parse::<u64>().ok()))
 }

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use super::content::{self, Draft, DraftCall, Ending, Meta};
 use super::error_body::{self, truncate};
-use super::raw::{RawCompletion, RawMessage};
+use super::raw::{LenientStr, RawCompletion, RawMessage};
 use crate::chat::{ChatResponse, StreamEvent, Usage};
 use crate::error::{Error, Result};
 
@@ -42,10 +42,26 @@ impl SseDecoder {
         sink: &mut dyn FnMut(Frame<'_>) -> Result<()>,
     ) -> Result<()> {
         let mut rest = bytes;
-        while let Some(at) = rest.iter().position(|&b| b == b'\n') {
+        while let Some(at) = memchr::memchr(b'\n', rest) {
             let (head, tail) = rest.split_at(at);
             rest = tail.get(1..).unwrap_or_default();
             if self.line.is_empty() {
+                // The common case, `data: {…}` and a blank line in the same read: no copy.
+                if !self.has_data
+                    && !self.error_event
+                    && let Some(value) = head.strip_prefix(b"data:")
+                    && let Some(after) = rest
+                        .strip_prefix(b"\n")
+                        .or_else(|| rest.strip_prefix(b"\r\n"))
+                {
+                    let value = value.strip_prefix(b" ").unwrap_or(value);
+                    let value = value.strip_suffix(b"\r").unwrap_or(value);
+                    if let Ok(text) = std::str::from_utf8(value) {
+                        rest = after;
+                        sink(Frame::Data(text))?;
+                        continue;
+                    }
+                }
                 self.line_done(head, sink)?;
             } else {
                 let mut line = std::mem::take(&mut self.line);
@@ -223,17 +239,23 @@ impl Assembler {
         }
         self.chunks += 1;
         if self.meta.id.is_none() {
-            self.meta.id = chunk.id.map(|s| s.0).filter(|s| !s.is_empty());
+            self.meta.id = chunk
+                .id
+                .map(LenientStr::into_string)
+                .filter(|s| !s.is_empty());
         }
         if self.meta.model.is_none() {
-            self.meta.model = chunk.model.map(|s| s.0).filter(|s| !s.is_empty());
+            self.meta.model = chunk
+                .model
+                .map(LenientStr::into_string)
+                .filter(|s| !s.is_empty());
         }
         if let Some(u) = chunk.usage {
             self.meta.usage = Some(Usage::from(u));
         }
         for choice in chunk.choices.into_iter().flatten() {
             if let Some(reason) = choice.finish_reason {
-                self.meta.finish_reason = Some(reason.0);
+                self.meta.finish_reason = Some(reason.into_string());
             }
             if let Some(delta) = choice.delta.or(choice.message) {
                 self.delta(delta, events);
@@ -247,9 +269,8 @@ impl Assembler {
             self.reasoning
                 .get_or_insert_with(String::new)
                 .push_str(&piece);
-
             if let Some(live) = &mut self.live {
-                live.reason(piece, events);
+                live.reason(piece.into_owned(), events);
             }
         }
         if let Some(piece) = delta.content.take() {
@@ -260,9 +281,9 @@ impl Assembler {
                 .get_or_insert_with(String::new)
                 .push_str(&piece);
         }
-        for (position, part) in delta.tool_calls.take().into_iter().flatten().enumerate() {
+        for (position, mut part) in delta.tool_calls.take().into_iter().flatten().enumerate() {
             let index = part.index;
-            let id = part.id.as_ref().map(|s| s.0.clone());
+            let id = part.id.take().map(LenientStr::into_string);
             let (name, args) = part.parts();
             let mut arguments = String::new();
             content::push_arguments(&mut arguments, args);
@@ -270,7 +291,7 @@ impl Assembler {
         }
         if let Some(f) = delta.function_call.take() {
             let legacy = self.legacy.get_or_insert_with(DraftCall::default);
-            if let Some(name) = f.name.map(|s| s.0) {
+            if let Some(name) = f.name.map(LenientStr::into_string) {
                 merge_name(&mut legacy.name, &name);
             }
             content::push_arguments(&mut legacy.arguments, f.arguments);
@@ -447,6 +468,11 @@ const HOLD_STARTS: [&str; 6] = [
 
 impl Live {
     fn text(&mut self, piece: &str, events: &mut VecDeque<StreamEvent>) {
+        // Every marker starts with `<` or `[`: plain text goes out as it is.
+        if self.mode == Mode::Text && self.pending.is_empty() && !piece.contains(['<', '[']) {
+            self.show(piece.to_owned(), events);
+            return;
+        }
         self.pending.push_str(piece);
         loop {
             match self.mode {
