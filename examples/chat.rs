@@ -14,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use toolcall::schemars::{self, JsonSchema};
+use toolcall::tool::Json;
 use toolcall::{Agent, Error, OpenAiCompatible, Tool, ToolRegistry};
 
 /// Text to count words in.
@@ -26,25 +27,27 @@ struct WordCountArgs {
 /// Counts the words of a text.
 struct WordCount;
 
-#[derive(Serialize)]
+/// How many words.
+#[derive(Serialize, JsonSchema)]
 struct Count {
+    /// The number of words.
     words: usize,
 }
 
 impl Tool for WordCount {
     const NAME: &'static str = "word_count";
     type Args = WordCountArgs;
-    type Output = Count;
+    type Output = Json<Count>;
     type Error = Infallible;
 
     fn description(&self) -> Cow<'static, str> {
         "Counts the words in a text.".into()
     }
 
-    async fn call(&self, args: WordCountArgs) -> Result<Count, Infallible> {
-        Ok(Count {
+    async fn call(&self, args: WordCountArgs) -> Result<Json<Count>, Infallible> {
+        Ok(Json(Count {
             words: args.text.split_whitespace().count(),
-        })
+        }))
     }
 }
 

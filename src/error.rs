@@ -105,6 +105,20 @@ pub enum Error {
     #[error("kubernetes client setup failed")]
     Kubernetes(#[source] Box<dyn std::error::Error + Send + Sync>),
 
+    /// An MCP session or server could not start, or a remote MCP server failed.
+    ///
+    /// The source is an rmcp or I/O error, which is not part of this crate's stable API.
+    #[cfg(feature = "mcp")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
+    #[error("mcp: {context}")]
+    Mcp {
+        /// What was being done.
+        context: &'static str,
+        /// The underlying error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// A PostgreSQL pool could not be built, or the role failed the privilege check.
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -164,6 +178,17 @@ impl ApiError {
 }
 
 impl Error {
+    #[cfg(feature = "mcp")]
+    pub(crate) fn mcp(
+        context: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Mcp {
+            context,
+            source: source.into(),
+        }
+    }
+
     /// The transcript carried by [`Error::StepLimit`], if this is one.
     #[must_use]
     pub fn transcript(&self) -> Option<&[Message]> {

@@ -13,9 +13,12 @@
 pub mod agent;
 pub mod chat;
 mod error;
-mod registry;
+#[cfg(feature = "mcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mcp")))]
+pub mod mcp;
+pub mod registry;
 pub mod schema;
-mod tool;
+pub mod tool;
 pub mod tools;
 
 pub use agent::Agent;
@@ -24,7 +27,7 @@ pub use error::{ApiError, Error, Result};
 pub use registry::ToolRegistry;
 #[doc(no_inline)]
 pub use schemars;
-pub use tool::{DynamicTool, Tool, ToolError};
+pub use tool::{DynamicTool, Tool, ToolError, ToolOutput};
 
 const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}

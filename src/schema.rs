@@ -180,15 +180,66 @@ fn close_objects(node: &mut Value) {
     }
 }
 
-/// Compiles a schema into a validator (no remote `$ref`s are fetched).
+/// Compiles a typed tool's schema (schemars' draft 7 output) into a validator
+/// (no remote `$ref`s are fetched).
 pub(crate) fn compile(tool: &str, schema: &Value) -> Result<jsonschema::Validator> {
+    build(tool, schema, jsonschema::Draft::Draft7)
+}
+
+/// Compiles a run-time schema with the draft it declares in `$schema`, 2020-12 when it
+/// declares none or one this crate does not know.
+pub(crate) fn compile_declared(tool: &str, schema: &Value) -> Result<jsonschema::Validator> {
+    let declared = schema.get("$schema").and_then(Value::as_str);
+    let draft = declared.map_or(jsonschema::Draft::Draft202012, draft_named);
+    if declared.is_some() {
+        // The draft is chosen here; the meta-schema is never fetched.
+        let mut copy = schema.clone();
+        if let Value::Object(map) = &mut copy {
+            map.remove("$schema");
+        }
+        return build(tool, &copy, draft);
+    }
+    build(tool, schema, draft)
+}
+
+fn draft_named(uri: &str) -> jsonschema::Draft {
+    use jsonschema::Draft;
+    let uri = uri.trim_end_matches('#');
+    if uri.contains("draft-04") {
+        Draft::Draft4
+    } else if uri.contains("draft-06") {
+        Draft::Draft6
+    } else if uri.contains("draft-07") {
+        Draft::Draft7
+    } else if uri.contains("2019-09") {
+        Draft::Draft201909
+    } else {
+        Draft::Draft202012
+    }
+}
+
+fn build(tool: &str, schema: &Value, draft: jsonschema::Draft) -> Result<jsonschema::Validator> {
     jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft7)
+        .with_draft(draft)
         .build(schema)
         .map_err(|e| Error::InvalidTool {
             name: tool.to_owned(),
             reason: format!("its JSON Schema does not compile: {e}"),
         })
+}
+
+/// The JSON Schema (2020-12, subschemas inlined) of a tool's structured output, when
+/// `T` is described as an object: MCP's `outputSchema` must be one.
+pub(crate) fn output_schema_for<T: JsonSchema>() -> Option<Value> {
+    let schema = SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.inline_subschemas = true;
+            s.meta_schema = None;
+        })
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value();
+    (schema.get("type").and_then(Value::as_str) == Some("object")).then_some(schema)
 }
 
 /// Checks `args` against a validator and says, for the model, everything that is

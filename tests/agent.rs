@@ -361,3 +361,54 @@ async fn parallel_fixture_over_http_answers_each_call_by_id() {
     );
     assert_eq!(second[3]["content"], seed::MEMORY);
 }
+
+#[tokio::test]
+async fn slips_in_tool_names_are_mended_when_the_answer_is_read() {
+    let log = Arc::new(Log::default());
+    let registry = ToolRegistry::new().with_dynamic(sleeper("look", 0, log.clone()));
+    let body = json!({
+        "id": "c1", "object": "chat.completion", "model": "m",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": null, "tool_calls": [
+                {"id": "a", "type": "function", "function": {"name": "functions.look", "arguments": "{}"}},
+                {"id": "b", "type": "function", "function": {"name": "  look\n", "arguments": "{}"}}
+            ]}}]
+    });
+    let first = ChatResponse::from_json(body.to_string().as_bytes()).unwrap();
+    let names: Vec<_> = first
+        .message
+        .tool_calls
+        .iter()
+        .map(|c| c.function.name.as_str())
+        .collect();
+    assert_eq!(names, ["look", "look"]);
+    let agent = Agent::new(
+        ScriptedBackend::new([first, ChatResponse::text("seen")]),
+        registry,
+    );
+    let run = agent.run("look twice").await.unwrap();
+    assert_eq!(log.take().iter().filter(|e| *e == "end look").count(), 2);
+    assert_eq!(run.messages()[2].content(), Some("look done"));
+    assert_eq!(run.messages()[3].content(), Some("look done"));
+}
+
+#[tokio::test]
+async fn agent_and_a_shared_dispatcher_keep_the_same_limits() {
+    use toolcall::registry::Dispatcher;
+    let big = DynamicTool::new("big", "Says a lot.", empty_schema(), |_| async {
+        Ok::<_, String>("x".repeat(100))
+    })
+    .unwrap();
+    let dispatcher = Dispatcher::new(ToolRegistry::new().with_dynamic(big)).max_output(10);
+    let agent = Agent::new(
+        ScriptedBackend::new([calls(&["big"]), ChatResponse::text("ok")]),
+        ToolRegistry::new(),
+    )
+    .dispatcher(dispatcher.clone());
+    assert_eq!(agent.registry().names().collect::<Vec<_>>(), ["big"]);
+    let run = agent.run("go").await.unwrap();
+    let direct = dispatcher.call(&ToolCall::new("id0", "big", "{}")).await;
+    assert!(direct.truncated);
+    assert_eq!(run.messages()[2].content(), Some(direct.text.as_str()));
+    assert!(direct.text.contains("[truncated: showing 10 of 100 bytes]"));
+}

@@ -26,7 +26,8 @@ async fn dispatch(registry: &ToolRegistry, tool: &str, args: Value) -> Value {
     let text = registry
         .dispatch(tool, &args.to_string())
         .await
-        .unwrap_or_else(|e| panic!("{tool} failed: {e}"));
+        .unwrap_or_else(|e| panic!("{tool} failed: {e}"))
+        .text;
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{tool} answered non-JSON ({e}): {text}"))
 }
 

@@ -69,7 +69,8 @@ async fn registry_dispatch_returns_compact_json() {
             r#"{"sql_query": "SELECT id, name FROM shop.customers ORDER BY id LIMIT 2"}"#,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .text;
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         v["columns"],
@@ -482,7 +483,8 @@ async fn schema_tool_lists_readable_tables_compactly() {
     let all = registry
         .dispatch("get_postgres_schema", "{}")
         .await
-        .unwrap();
+        .unwrap()
+        .text;
     assert!(all.contains("shop.orders (table)"));
     let none = db.schema(Some("nope")).await.unwrap();
     assert_eq!(none, "no readable tables or views in schema `nope`");

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use support::seed;
 use toolcall::schemars::{self, JsonSchema};
+use toolcall::tool::{Json, ToolAnnotations};
 use toolcall::{DynamicTool, Error, Tool, ToolError, ToolRegistry};
 
 /// Arguments of `divide`.
@@ -27,8 +28,10 @@ struct DivideArgs {
     round: Option<bool>,
 }
 
-#[derive(Serialize)]
+/// The result of a division.
+#[derive(Serialize, JsonSchema)]
 struct Quotient {
+    /// a / b.
     value: f64,
 }
 
@@ -37,25 +40,25 @@ struct Divide;
 impl Tool for Divide {
     const NAME: &'static str = "divide";
     type Args = DivideArgs;
-    type Output = Quotient;
+    type Output = Json<Quotient>;
     type Error = String;
 
     fn description(&self) -> Cow<'static, str> {
         "Divides a by b.".into()
     }
 
-    async fn call(&self, args: DivideArgs) -> Result<Quotient, String> {
+    async fn call(&self, args: DivideArgs) -> Result<Json<Quotient>, String> {
         if args.b == 0 {
             return Err("division by zero; pass a non-zero b".into());
         }
         let value = args.a as f64 / args.b as f64;
-        Ok(Quotient {
+        Ok(Json(Quotient {
             value: if args.round == Some(true) {
                 value.round()
             } else {
                 value
             },
-        })
+        }))
     }
 }
 
@@ -81,13 +84,17 @@ impl Tool for StrictDivide {
 async fn typed_tool_output_is_compact_json() {
     let r = ToolRegistry::new().with(Divide);
     assert_eq!(
-        r.dispatch("divide", r#"{"a": 7, "b": 2}"#).await.unwrap(),
+        r.dispatch("divide", r#"{"a": 7, "b": 2}"#)
+            .await
+            .unwrap()
+            .text,
         r#"{"value":3.5}"#
     );
     assert_eq!(
         r.dispatch("divide", r#"{"a": 7, "b": 2, "round": true}"#)
             .await
-            .unwrap(),
+            .unwrap()
+            .text,
         r#"{"value":4.0}"#
     );
 }
@@ -124,7 +131,8 @@ async fn double_encoded_and_empty_arguments() {
     assert_eq!(
         r.dispatch("divide", r#""{\"a\": 4, \"b\": 2}""#)
             .await
-            .unwrap(),
+            .unwrap()
+            .text,
         r#"{"value":2.0}"#
     );
     let err = r.dispatch("divide", "").await.unwrap_err();
@@ -251,7 +259,7 @@ async fn dynamic_tool_validates_against_its_schema() {
     .unwrap();
     let r = ToolRegistry::new().with_dynamic(tool).with(Divide);
     assert_eq!(
-        r.dispatch("lookup", r#"{"key": "a"}"#).await.unwrap(),
+        r.dispatch("lookup", r#"{"key": "a"}"#).await.unwrap().text,
         r#"{"key":"a","value":42}"#
     );
     let err = r.dispatch("lookup", r#"{"key": ""}"#).await.unwrap_err();
@@ -275,16 +283,126 @@ fn tools_json_is_computed_once_and_shared() {
 }
 
 #[tokio::test]
-async fn names_with_spaces_or_a_functions_prefix_are_found() {
+async fn names_are_matched_exactly() {
     let r = ToolRegistry::new().with(Divide);
     let args = r#"{"a": 6, "b": 3}"#;
+    for name in [" divide\n", "functions.divide", "Divide"] {
+        let err = r.dispatch(name, args).await.unwrap_err();
+        assert!(
+            matches!(err, ToolError::UnknownTool { name: ref n, .. } if n == name),
+            "{err:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn typed_json_output_is_also_structured() {
+    let r = ToolRegistry::new().with(Divide);
+    let out = r.dispatch("divide", r#"{"a": 1, "b": 4}"#).await.unwrap();
+    assert_eq!(out.text, r#"{"value":0.25}"#);
+    assert_eq!(out.structured, Some(json!({"value": 0.25})));
+    let info = r.get("divide").unwrap();
+    let schema = info.output_schema.expect("Json<Quotient> has a schema");
+    assert_eq!(schema["type"], "object");
+    assert_eq!(schema["properties"]["value"]["type"], "number");
+    assert_eq!(schema["properties"]["value"]["description"], "a / b.");
+    // A bare f64 output is text, with no output schema.
+    let r = ToolRegistry::new().with(StrictDivide);
+    let out = r
+        .dispatch("strict_divide", r#"{"a": 1, "b": 4, "round": null}"#)
+        .await
+        .unwrap();
+    assert_eq!((out.text.as_str(), out.structured), ("0.25", None));
+    assert!(r.get("strict_divide").unwrap().output_schema.is_none());
+}
+
+#[tokio::test]
+async fn dispatch_value_takes_objects_and_null() {
+    let r = ToolRegistry::new().with(Divide);
+    let out = r
+        .dispatch_value("divide", json!({"a": 9, "b": 3}))
+        .await
+        .unwrap();
+    assert_eq!(out.text, r#"{"value":3.0}"#);
+    let err = r.dispatch_value("divide", Value::Null).await.unwrap_err();
+    assert!(matches!(err, ToolError::InvalidArguments { .. }), "{err:?}");
+    let err = r.dispatch_value("divide", json!([9, 3])).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("expected a JSON object, got an array"),
+        "{err}"
+    );
+    let err = r
+        .dispatch_value("divide", json!({"a": 9, "b": 3, "c": 1}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("c"), "{err}");
+}
+
+fn dynamic(name: &str, annotations: ToolAnnotations) -> DynamicTool {
+    DynamicTool::new(
+        name,
+        format!("The {name} tool."),
+        json!({"type": "object", "properties": {}}),
+        |_v: Value| async move { Ok::<_, String>("done") },
+    )
+    .unwrap()
+    .with_annotations(annotations)
+}
+
+#[test]
+fn merge_keeps_order_and_reports_duplicates() {
+    let a = ToolRegistry::new()
+        .with_dynamic(dynamic("one", ToolAnnotations::read_only()))
+        .with(Divide);
+    let b = ToolRegistry::new()
+        .with_dynamic(dynamic("two", ToolAnnotations::new()))
+        .with_dynamic(dynamic("divide", ToolAnnotations::new()));
+    let merged = a.merge(b);
+    assert_eq!(merged.names().collect::<Vec<_>>(), ["one", "divide", "two"]);
+    // The tool already there is kept, and the clash reported.
+    assert_eq!(merged.get("divide").unwrap().description, "Divides a by b.");
+    assert!(matches!(merged.check(), Err(Error::DuplicateTool(ref n)) if n == "divide"));
+    let defs = merged.definitions();
+    assert_eq!(defs.len(), 3);
+    let emitted: Value = serde_json::from_str(merged.tools_json().get()).unwrap();
+    assert_eq!(emitted, Value::Array(defs));
+
+    // A problem recorded in the merged-in registry is carried over.
+    let bad = ToolRegistry::new()
+        .with_dynamic(dynamic("x", ToolAnnotations::new()))
+        .with_dynamic(dynamic("x", ToolAnnotations::new()));
+    let merged = ToolRegistry::new().merge(bad);
+    assert!(matches!(merged.check(), Err(Error::DuplicateTool(ref n)) if n == "x"));
+    assert!(ToolRegistry::new().merge(seed::registry()).check().is_ok());
+}
+
+#[test]
+fn iter_describes_every_tool_and_read_only_filters() {
+    let r = ToolRegistry::new()
+        .with_dynamic(dynamic("look", ToolAnnotations::read_only().title("Look")))
+        .with_dynamic(dynamic(
+            "write",
+            ToolAnnotations::new().with_read_only(false),
+        ))
+        .with(Divide);
+    let infos: Vec<_> = r.iter().collect();
+    assert_eq!(infos.len(), 3);
+    assert_eq!(infos[0].name, "look");
+    assert_eq!(infos[0].description, "The look tool.");
+    assert_eq!(infos[0].annotations.title.as_deref(), Some("Look"));
     assert_eq!(
-        r.dispatch(" divide\n", args).await.unwrap(),
-        r#"{"value":2.0}"#
+        infos[0].input_schema,
+        &json!({"type": "object", "properties": {}})
     );
     assert_eq!(
-        r.dispatch("functions.divide", args).await.unwrap(),
-        r#"{"value":2.0}"#
+        infos[2].input_schema,
+        &r.definitions()[2]["function"]["parameters"]
     );
-    assert!(r.dispatch("functions.other", args).await.is_err());
+    let read_only = r.clone().read_only();
+    assert_eq!(read_only.names().collect::<Vec<_>>(), ["look"]);
+    let emitted: Value = serde_json::from_str(read_only.tools_json().get()).unwrap();
+    assert_eq!(emitted.as_array().unwrap().len(), 1);
+    let by_name = r.filter(|t| t.name.len() > 4);
+    assert_eq!(by_name.names().collect::<Vec<_>>(), ["write", "divide"]);
 }

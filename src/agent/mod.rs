@@ -14,13 +14,12 @@ pub use observer::{Event, Observer};
 
 use crate::chat::{AssistantMessage, ChatBackend, ChatRequest, Message, ToolCall, Usage};
 use crate::error::{Error, Result};
-use crate::registry::ToolRegistry;
-use crate::tool::ToolError;
+use crate::registry::{Dispatcher, ToolRegistry};
 
 /// The default limit of chat requests per run.
 pub const DEFAULT_MAX_STEPS: usize = 10;
 /// The default cap on one tool message's content, in bytes.
-pub const DEFAULT_MAX_TOOL_OUTPUT: usize = 64 * 1024;
+pub const DEFAULT_MAX_TOOL_OUTPUT: usize = crate::registry::DEFAULT_MAX_OUTPUT;
 
 /// Runs the conversation: ask the model, run the tools it calls, send their
 /// answers back, until it answers in plain text.
@@ -49,11 +48,9 @@ pub const DEFAULT_MAX_TOOL_OUTPUT: usize = 64 * 1024;
 /// ```
 pub struct Agent<B> {
     backend: B,
-    registry: ToolRegistry,
+    dispatcher: Dispatcher,
     system: Option<String>,
     max_steps: usize,
-    tool_timeout: Option<Duration>,
-    max_tool_output: usize,
     observer: Option<Arc<dyn Observer>>,
 }
 
@@ -63,11 +60,9 @@ impl<B: ChatBackend> Agent<B> {
     pub fn new(backend: B, registry: ToolRegistry) -> Self {
         Self {
             backend,
-            registry,
+            dispatcher: Dispatcher::new(registry),
             system: None,
             max_steps: DEFAULT_MAX_STEPS,
-            tool_timeout: Some(Duration::from_secs(60)),
-            max_tool_output: DEFAULT_MAX_TOOL_OUTPUT,
             observer: None,
         }
     }
@@ -89,14 +84,22 @@ impl<B: ChatBackend> Agent<B> {
     /// The time one tool call may take (default 60 s; `None` for no limit).
     #[must_use]
     pub fn tool_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.tool_timeout = timeout.into();
+        self.dispatcher = self.dispatcher.timeout(timeout);
         self
     }
 
     /// The most bytes of one tool message; longer output is cut with a visible marker.
     #[must_use]
     pub fn max_tool_output(mut self, bytes: usize) -> Self {
-        self.max_tool_output = bytes;
+        self.dispatcher = self.dispatcher.max_output(bytes);
+        self
+    }
+
+    /// Runs tool calls through `dispatcher` (its registry, timeout and cap), e.g. one
+    /// shared with an MCP server.
+    #[must_use]
+    pub fn dispatcher(mut self, dispatcher: Dispatcher) -> Self {
+        self.dispatcher = dispatcher;
         self
     }
 
@@ -114,7 +117,12 @@ impl<B: ChatBackend> Agent<B> {
 
     /// The tools.
     pub fn registry(&self) -> &ToolRegistry {
-        &self.registry
+        self.dispatcher.registry()
+    }
+
+    /// The dispatcher the tool calls go through.
+    pub fn get_dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
     }
 
     /// Asks `question` in a new conversation.
@@ -157,17 +165,18 @@ impl<B: ChatBackend> Agent<B> {
     /// the last allowed request, and registration problems recorded by the registry.
     /// A tool's failure is *not* an error: the model is told and the run goes on.
     pub async fn resume(&self, messages: Vec<Message>) -> Result<Run> {
-        self.registry.check()?;
+        self.registry().check()?;
         let span = tracing::info_span!(
             "toolcall.run",
-            tools = self.registry.len(),
+            tools = self.registry().len(),
             max_steps = self.max_steps
         );
         self.drive(messages).instrument(span).await
     }
 
     async fn drive(&self, mut messages: Vec<Message>) -> Result<Run> {
-        let tools = (!self.registry.is_empty()).then(|| self.registry.tools_json());
+        let registry = self.registry();
+        let tools = (!registry.is_empty()).then(|| registry.tools_json());
         let mut steps = Vec::new();
         let mut usage = Usage::default();
         for step in 1..=self.max_steps {
@@ -243,37 +252,15 @@ impl<B: ChatBackend> Agent<B> {
 
     async fn call_tool(&self, step: usize, call: &ToolCall) -> String {
         self.emit(&Event::ToolStarted { step, call });
-        let started = Instant::now();
-        let span = tracing::debug_span!("tool", name = %call.function.name, id = %call.id);
-        let dispatch = self
-            .registry
-            .dispatch(&call.function.name, &call.function.arguments);
-        let outcome = match self.tool_timeout {
-            Some(limit) => match tokio::time::timeout(limit, dispatch).instrument(span).await {
-                Ok(result) => result,
-                Err(_) => Err(ToolError::Timeout {
-                    tool: call.function.name.clone(),
-                    after: limit,
-                }),
-            },
-            None => dispatch.instrument(span).await,
-        };
-        let duration = started.elapsed();
-        let (content, error) = match outcome {
-            Ok(content) => (cap(content, self.max_tool_output), None),
-            Err(e) => (cap(e.to_model_text(), self.max_tool_output), Some(e)),
-        };
-        if let Some(e) = &error {
-            tracing::debug!(tool = %call.function.name, error = %e, "tool call failed");
-        }
+        let outcome = self.dispatcher.call(call).await;
         self.emit(&Event::ToolFinished {
             step,
             call,
-            duration,
-            error: error.as_ref(),
-            content: &content,
+            duration: outcome.duration,
+            error: outcome.error.as_ref(),
+            content: &outcome.text,
         });
-        content
+        outcome.text
     }
 
     fn emit(&self, event: &Event<'_>) {
@@ -283,30 +270,13 @@ impl<B: ChatBackend> Agent<B> {
     }
 }
 
-/// Cuts `content` to at most `max` bytes (on a char boundary) and says so.
-fn cap(mut content: String, max: usize) -> String {
-    if content.len() <= max {
-        return content;
-    }
-    let total = content.len();
-    let mut end = max;
-    while !content.is_char_boundary(end) {
-        end -= 1;
-    }
-    content.truncate(end);
-    content.push_str(&format!("\n[truncated: showing {end} of {total} bytes]"));
-    content
-}
-
 impl<B: fmt::Debug> fmt::Debug for Agent<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Agent")
             .field("backend", &self.backend)
-            .field("registry", &self.registry)
+            .field("dispatcher", &self.dispatcher)
             .field("system", &self.system)
             .field("max_steps", &self.max_steps)
-            .field("tool_timeout", &self.tool_timeout)
-            .field("max_tool_output", &self.max_tool_output)
             .finish_non_exhaustive()
     }
 }
@@ -379,18 +349,5 @@ impl Run {
             Some(Message::Assistant(a)) => Some(a),
             _ => None,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cap_marks_what_it_cut() {
-        let s = cap("héllo world".to_owned(), 2);
-        assert!(s.starts_with('h'), "{s}");
-        assert!(s.contains("[truncated: showing 1 of 12 bytes]"), "{s}");
-        assert_eq!(cap("short".to_owned(), 10), "short");
     }
 }

@@ -43,6 +43,10 @@ impl Tool for PodList {
     type Output = PodListReport;
     type Error = Error;
 
+    fn annotations(&self) -> crate::tool::ToolAnnotations {
+        crate::tool::ToolAnnotations::read_only().title("List pods")
+    }
+
     fn description(&self) -> Cow<'static, str> {
         "Lists the pods in a Kubernetes namespace with their ready containers, status, restarts and age. Useful to find a pod's full name or spot failing pods.".into()
     }

@@ -43,6 +43,10 @@ impl Tool for PodLogs {
     type Output = LogsReport;
     type Error = Error;
 
+    fn annotations(&self) -> crate::tool::ToolAnnotations {
+        crate::tool::ToolAnnotations::read_only().title("Pod logs")
+    }
+
     fn description(&self) -> Cow<'static, str> {
         DESCRIPTION.into()
     }
@@ -96,6 +100,10 @@ impl Tool for PodLogsWithOptions {
     type Args = LogOptionsArgs;
     type Output = LogsReport;
     type Error = Error;
+
+    fn annotations(&self) -> crate::tool::ToolAnnotations {
+        crate::tool::ToolAnnotations::read_only().title("Pod logs")
+    }
 
     fn description(&self) -> Cow<'static, str> {
         DESCRIPTION.into()

@@ -81,6 +81,10 @@ impl Tool for PodMemory {
     type Output = ResourceReport;
     type Error = Error;
 
+    fn annotations(&self) -> crate::tool::ToolAnnotations {
+        crate::tool::ToolAnnotations::read_only().title("Pod memory")
+    }
+
     fn description(&self) -> Cow<'static, str> {
         "Retrieves the current memory usage, request, and limit of a specific pod in a Kubernetes cluster.".into()
     }
@@ -111,6 +115,10 @@ impl Tool for PodCpu {
     type Args = PodArgs;
     type Output = ResourceReport;
     type Error = Error;
+
+    fn annotations(&self) -> crate::tool::ToolAnnotations {
+        crate::tool::ToolAnnotations::read_only().title("Pod CPU")
+    }
 
     fn description(&self) -> Cow<'static, str> {
         "Retrieves the current cpu usage, request, and limit of a specific pod in a Kubernetes cluster.".into()

@@ -6,6 +6,7 @@ mod error;
 mod list;
 mod logs;
 mod metrics;
+mod output;
 mod pod;
 mod quantity;
 mod status;

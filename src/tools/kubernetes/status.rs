@@ -36,6 +36,10 @@ impl Tool for PodStatus {
     type Output = PodStatusReport;
     type Error = Error;
 
+    fn annotations(&self) -> crate::tool::ToolAnnotations {
+        crate::tool::ToolAnnotations::read_only().title("Pod status")
+    }
+
     fn description(&self) -> Cow<'static, str> {
         "Retrieves the status of a specific pod in a Kubernetes cluster: phase, conditions, each container's state, restarts and last termination (e.g. OOMKilled, exit code), and recent events. Useful to see why a pod is not ready or keeps restarting.".into()
     }

@@ -17,6 +17,7 @@
 
 mod error;
 mod guard;
+mod output;
 mod privileges;
 mod query;
 mod schema;

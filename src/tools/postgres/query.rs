@@ -50,6 +50,10 @@ impl Tool for RunQuery {
     type Output = QueryResult;
     type Error = QueryError;
 
+    fn annotations(&self) -> crate::tool::ToolAnnotations {
+        crate::tool::ToolAnnotations::read_only().title("Read-only SQL query")
+    }
+
     fn description(&self) -> Cow<'static, str> {
         "Executes a read-only SQL query against the PostgreSQL database.".into()
     }

@@ -50,6 +50,10 @@ impl Tool for DescribeSchema {
     type Output = String;
     type Error = QueryError;
 
+    fn annotations(&self) -> crate::tool::ToolAnnotations {
+        crate::tool::ToolAnnotations::read_only().title("Database schema")
+    }
+
     fn description(&self) -> Cow<'static, str> {
         "Lists the tables and views of the PostgreSQL database that can be queried, with their columns, types, keys and comments."
             .into()
