@@ -30,7 +30,11 @@ async fn main() -> ExitCode {
     let client = match McpClient::spawn(program, args).await {
         Ok(client) => client,
         Err(e) => {
-            eprintln!("mcp_agent: could not start `{}`: {}", command.join(" "), chain(&e));
+            eprintln!(
+                "mcp_agent: could not start `{}`: {}",
+                command.join(" "),
+                chain(&e)
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -63,7 +67,11 @@ async fn main() -> ExitCode {
     let code = match result {
         Ok(run) => {
             println!("{}", run.answer());
-            eprintln!("({} requests, {} tokens)", run.steps().len(), run.usage().total_tokens);
+            eprintln!(
+                "({} requests, {} tokens)",
+                run.steps().len(),
+                run.usage().total_tokens
+            );
             ExitCode::SUCCESS
         }
         Err(Error::Transport { .. } | Error::Timeout(_)) => {

@@ -909,3 +909,255 @@ async fn your_own_client_is_used() {
             .is_ok()
     );
 }
+
+// ---- the agent, streamed ----
+
+/// Answers as the seed's server did, streamed when the request asks for it.
+struct SeedServer;
+
+impl wiremock::Respond for SeedServer {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let answer = support::seed::response_for(&request.body);
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        if body["stream"] == true {
+            sse(stream_from_json(answer))
+        } else {
+            support::json_reply(200, answer)
+        }
+    }
+}
+
+async fn seed_server() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(SeedServer)
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn a_streamed_run_is_the_run_with_its_events_on_the_way() {
+    use toolcall::agent::RunEvent;
+    let server = seed_server().await;
+    let agent =
+        Agent::new(backend(&server.uri()), support::seed::registry()).system(support::seed::SYSTEM);
+    let whole = agent.run(support::seed::QUESTION).await.unwrap();
+    let mut stream = agent.run_stream(support::seed::QUESTION);
+    let mut events = Vec::new();
+    let mut done = None;
+    while let Some(event) = stream.next().await {
+        match event.unwrap() {
+            RunEvent::Done(run) => done = Some(*run),
+            other => events.push(other),
+        }
+    }
+    let streamed = done.expect("a Done event");
+    assert_eq!(streamed.answer(), whole.answer());
+    assert_eq!(streamed.messages(), whole.messages());
+    assert_eq!(streamed.usage(), whole.usage());
+    assert_eq!(streamed.steps().len(), 4);
+    // What was sent: the first four requests whole, the next four streamed, the same messages.
+    let bodies = support::bodies(&server).await;
+    assert_eq!(bodies.len(), 8);
+    for (plain, live) in bodies[..4].iter().zip(&bodies[4..]) {
+        assert!(plain.get("stream").is_none());
+        assert_eq!(live["stream"], true);
+        assert_eq!(live["messages"], plain["messages"]);
+    }
+    // The events, in order: per step its deltas, its usage, then its tools started and finished.
+    let text: String = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::Text { step: 4, text } => Some(text.as_str()),
+            RunEvent::Text { step, .. } => panic!("text at step {step}"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text, whole.answer());
+    let outline: Vec<String> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::StepUsage { step, .. } => Some(format!("usage {step}")),
+            RunEvent::ToolStarted { step, call } => {
+                Some(format!("start {step} {}", call.function.name))
+            }
+            RunEvent::ToolFinished {
+                step, name, error, ..
+            } => Some(format!("finish {step} {name} {}", error.is_none())),
+            _ => None,
+        })
+        .collect();
+    let calls: Vec<&ToolCall> = whole
+        .messages()
+        .iter()
+        .filter_map(|m| match m {
+            Message::Assistant(a) => Some(&a.tool_calls),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let mut expected = Vec::new();
+    for (i, call) in calls.iter().enumerate() {
+        expected.push(format!("usage {}", i + 1));
+        expected.push(format!("start {} {}", i + 1, call.function.name));
+        expected.push(format!("finish {} {} true", i + 1, call.function.name));
+    }
+    expected.push("usage 4".to_owned());
+    assert_eq!(outline, expected);
+}
+
+fn slow_tool(
+    name: &'static str,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> toolcall::DynamicTool {
+    toolcall::DynamicTool::new(
+        name,
+        "Waits a minute.",
+        json!({"type": "object"}),
+        move |_| {
+            let dropped = dropped.clone();
+            async move {
+                struct Guard(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+                impl Drop for Guard {
+                    fn drop(&mut self) {
+                        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+                let _guard = Guard(dropped);
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok::<_, String>("waited")
+            }
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn streamed_tool_calls_run_concurrently_and_dropping_the_run_cancels_them() {
+    use toolcall::agent::RunEvent;
+    let calls = vec![
+        ToolCall::new("a", "slow_a", "{}"),
+        ToolCall::new("b", "slow_b", "{}"),
+    ];
+    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let registry = toolcall::ToolRegistry::new()
+        .with_dynamic(slow_tool("slow_a", dropped.clone()))
+        .with_dynamic(slow_tool("slow_b", dropped.clone()));
+    let backend = ScriptedBackend::new([
+        ChatResponse::tool_calls(calls.clone()),
+        ChatResponse::tool_calls(calls),
+        ChatResponse::text("done"),
+    ]);
+    let agent = Agent::new(backend, registry).tool_timeout(None);
+    // A whole streamed run: both calls start before either finishes, a minute in all.
+    let started = tokio::time::Instant::now();
+    let mut outline = Vec::new();
+    let mut stream = agent.run_stream("go");
+    let mut answer = None;
+    while let Some(event) = stream.next().await {
+        match event.unwrap() {
+            RunEvent::ToolStarted { step: 1, call } => outline.push(format!("start {}", call.id)),
+            RunEvent::ToolFinished { step: 1, id, .. } => outline.push(format!("finish {id}")),
+            RunEvent::Done(run) => answer = Some(run.answer().to_owned()),
+            _ => {}
+        }
+    }
+    assert_eq!(answer.as_deref(), Some("done"));
+    assert_eq!(&outline[..2], ["start a", "start b"]);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_secs(120) && elapsed < Duration::from_secs(180),
+        "{elapsed:?}"
+    );
+    assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 4);
+    // Dropped while its tools run: they are dropped too, nothing keeps running.
+    let backend = ScriptedBackend::new([ChatResponse::tool_calls(vec![
+        ToolCall::new("a", "slow_a", "{}"),
+        ToolCall::new("b", "slow_b", "{}"),
+    ])]);
+    let registry = toolcall::ToolRegistry::new()
+        .with_dynamic(slow_tool("slow_a", dropped.clone()))
+        .with_dynamic(slow_tool("slow_b", dropped.clone()));
+    let agent = Agent::new(backend, registry).tool_timeout(None);
+    let mut stream = agent.run_stream("go");
+    let mut starts = 0;
+    while starts < 2 {
+        if let RunEvent::ToolStarted { .. } = stream.next().await.unwrap().unwrap() {
+            starts += 1;
+        }
+    }
+    // Let the tools begin their wait, then stop listening.
+    tokio::time::timeout(Duration::from_secs(1), stream.next())
+        .await
+        .unwrap_err();
+    assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 4);
+    drop(stream);
+    assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 6);
+}
+
+#[tokio::test]
+async fn a_streamed_run_ends_with_the_same_errors() {
+    use toolcall::agent::RunEvent;
+    let call = ToolCall::new("c", "nope", "{}");
+    let scripted = ScriptedBackend::new([
+        ChatResponse::tool_calls(vec![call.clone()]),
+        ChatResponse::tool_calls(vec![call]),
+    ]);
+    let agent = Agent::new(scripted, toolcall::ToolRegistry::new()).max_steps(2);
+    let items: Vec<_> = agent.run_stream("q").collect().await;
+    let errors: Vec<&Option<toolcall::ToolError>> = items
+        .iter()
+        .filter_map(|i| match i {
+            Ok(RunEvent::ToolFinished { error, .. }) => Some(error),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 1, "the last step's calls are not run");
+    assert!(matches!(
+        errors[0],
+        Some(toolcall::ToolError::UnknownTool { .. })
+    ));
+    let last = items.last().unwrap();
+    assert!(
+        matches!(last, Err(Error::StepLimit { steps: 2, .. })),
+        "{last:?}"
+    );
+    // A backend set up wrong: the run ends before any request.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(support::json_reply(200, &fixture("final_answer.json")))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let agent = Agent::new(
+        backend(&server.uri()).header("bad header", "x"),
+        toolcall::ToolRegistry::new(),
+    );
+    assert!(matches!(agent.run("q").await, Err(Error::Config(_))));
+    let items: Vec<_> = agent.run_stream("q").collect().await;
+    assert!(
+        matches!(items.as_slice(), [Err(Error::Config(_))]),
+        "{items:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_cut_final_answer_is_marked_on_the_run() {
+    let server = mock(vec![sse(stream_from_json(&fixture(
+        "llamacpp_length_text.json",
+    )))])
+    .await;
+    let agent = Agent::new(backend(&server.uri()), toolcall::ToolRegistry::new());
+    let mut stream = agent.run_stream("q");
+    let mut run = None;
+    while let Some(event) = stream.next().await {
+        if let toolcall::agent::RunEvent::Done(r) = event.unwrap() {
+            run = Some(r);
+        }
+    }
+    let run = run.unwrap();
+    assert!(run.truncated());
+    assert!(run.answer().ends_with("Raise the"));
+}
