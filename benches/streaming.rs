@@ -11,6 +11,8 @@
 //! - `rounds/chat_stream`: the same four requests built from typed messages and sent with
 //!   `chat_stream`, every event read until `Done` (SSE framing, chunk parsing, assembly,
 //!   the tolerance rules).
+//! - `rounds/agent_run_stream`: the whole conversation as `Agent::run_stream`: the same four
+//!   streamed requests plus the seed's tools run and the history built, every event read.
 //! - `reader/four_streams`: the reader alone, without I/O: the four event streams folded
 //!   as buffered bodies (what the CPU spends per conversation on reading).
 //! - `first_text/bytes` and `first_text/chat_stream`: the final-answer round only, timed to
@@ -347,6 +349,18 @@ fn bench(c: &mut Criterion) {
                     .len();
             }
             calls
+        })
+    });
+    let agent = toolcall::Agent::new(backend.clone(), seed::registry()).system(seed::SYSTEM);
+    rounds.bench_function("agent_run_stream", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut events = agent.run_stream(seed::QUESTION);
+            let mut n = 0;
+            while let Some(event) = events.next().await {
+                event.unwrap();
+                n += 1;
+            }
+            n
         })
     });
     rounds.finish();

@@ -4,7 +4,7 @@
 //! itself, and proxies in front of them) disagree in small ways. The crate
 //! *sends* one strict shape and *reads* all of these. A whole body and a stream
 //! of the same answer go through the same rules and give the same
-//! [`ChatResponse`](super::ChatResponse).
+//! [`ChatResponse`].
 //!
 //! | rule | what servers send | what we make of it |
 //! |---|---|---|
@@ -19,11 +19,11 @@
 //! | legacy | `function_call` instead of `tool_calls`, whole or streamed | one tool call |
 //! | calls in content | a bare JSON object with a `tool_calls` array, `<tool_call>{…}</tool_call>` blocks, `[TOOL_CALLS][…]`, `<\|python_tag\|>{…}`, a lone `{"name", "arguments"}` object or an array of them | tool calls, removed from the text; a broken `<tool_call>` block beside good ones is kept as a call with its text as arguments, so the good ones run and the model is told about the bad one |
 //! | finish_reason | `"stop"`, `"tool_calls"`, `""`, `"eos_token"`, missing, anything | kept as a string, never trusted for the stop rule |
-//! | cut at the token limit | `finish_reason: "length"` | an answer marked [`truncated`](super::ChatResponse::truncated); beside tool calls, an [`Error::Truncated`](crate::Error::Truncated) carrying what arrived (a partial call is never run) |
-//! | cut stream | a stream that ends with neither a `finish_reason` nor `[DONE]` | [`Error::Truncated`](crate::Error::Truncated), whatever arrived |
+//! | cut at the token limit | `finish_reason: "length"` | an answer marked [`truncated`](super::ChatResponse::truncated); beside tool calls, an [`Error::Truncated`] carrying what arrived (a partial call is never run) |
+//! | cut stream | a stream that ends with neither a `finish_reason` nor `[DONE]` | [`Error::Truncated`], whatever arrived |
 //! | empty calls | `"tool_calls": []` on an answer | no calls |
 //! | end tokens | `<\|im_end\|>`, `<\|eot_id\|>`, `</s>`… leaked at the end of the text | removed |
-//! | errors in a 200 | `{"error": {…}}`, `{"object": "error", …}` (vLLM ≤ 0.10), as a body or a stream event; `event: error`; an `error: {…}` line (older llama.cpp); a JSON error body to a streaming request (proxies) | an [`Error::Api`](crate::Error::Api) with the server's words, its `code` as the status when it is one; a partial answer before it is never a success |
+//! | errors in a 200 | `{"error": {…}}`, `{"object": "error", …}` (vLLM ≤ 0.10), as a body or a stream event; `event: error`; an `error: {…}` line (older llama.cpp); a JSON error body to a streaming request (proxies) | an [`Error::Api`] with the server's words, its `code` as the status when it is one; a partial answer before it is never a success |
 //! | token counts | numbers, strings, floats, huge | read leniently; sums saturate |
 //! | unknown fields | anywhere | ignored |
 //! | stream framing | comments and keep-alives, `\r\n`, `data:` with or without the space, events split across reads, several `data:` lines with no blank line between, no `[DONE]`, `[DONE]` without the blank line | read |
