@@ -164,6 +164,8 @@ pub(crate) struct Assembler {
     meta: Meta,
     chunks: usize,
     done: bool,
+    /// A `finish_reason` of `""` was seen (kept as the reason if no real one comes).
+    empty_finish: bool,
     live: Option<Live>,
 }
 
@@ -254,8 +256,11 @@ impl Assembler {
             self.meta.usage = Some(Usage::from(u));
         }
         for choice in chunk.choices.into_iter().flatten() {
-            if let Some(reason) = choice.finish_reason {
-                self.meta.finish_reason = Some(reason.into_string());
+            // Some servers send `""` on every chunk: only a real reason ends the answer.
+            match choice.finish_reason {
+                Some(reason) if reason.0.trim().is_empty() => self.empty_finish = true,
+                Some(reason) => self.meta.finish_reason = Some(reason.into_string()),
+                None => {}
             }
             if let Some(delta) = choice.delta.or(choice.message) {
                 self.delta(delta, events);
@@ -366,7 +371,7 @@ impl Assembler {
 
     /// The end of the stream: the response, or why there is none. Live events
     /// for what was held back, the calls, the usage and the response go to `events`.
-    pub(crate) fn finish(self, events: &mut VecDeque<StreamEvent>) -> Result<ChatResponse> {
+    pub(crate) fn finish(mut self, events: &mut VecDeque<StreamEvent>) -> Result<ChatResponse> {
         if self.chunks == 0 {
             return Err(Error::InvalidResponse {
                 reason: "the stream has no chunks".to_owned(),
@@ -378,6 +383,9 @@ impl Assembler {
         } else {
             Ending::Cut
         };
+        if self.meta.finish_reason.is_none() && self.empty_finish {
+            self.meta.finish_reason = Some(String::new());
+        }
         let draft = Draft {
             content: self.content,
             reasoning: self.reasoning,

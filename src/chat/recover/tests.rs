@@ -851,3 +851,24 @@ fn several_data_lines_without_blank_lines_are_several_chunks() {
     let r = parse_response(body.as_bytes()).unwrap();
     assert_eq!(r.message.content.as_deref(), Some("ab"));
 }
+
+#[test]
+fn an_empty_finish_reason_on_every_chunk_does_not_end_the_answer() {
+    let cut =
+        "data: {\"choices\":[{\"delta\":{\"content\":\"The pod\"},\"finish_reason\":\"\"}]}\n\n";
+    let err = parse_response(cut.as_bytes()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Truncated {
+                by: Truncation::StreamEnded,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let done = format!("{cut}data: [DONE]\n\n");
+    let r = parse_response(done.as_bytes()).unwrap();
+    assert_eq!(r.finish_reason.as_deref(), Some(""));
+    assert_eq!(r.message.content.as_deref(), Some("The pod"));
+}
