@@ -548,11 +548,17 @@ impl OpenAiCompatible {
     /// Reads one chunk of a stream into its events.
     async fn read(&self, r: &mut Reading) -> Result<()> {
         let limit = self.inner.idle_timeout;
-        let next = match limit {
-            Some(t) => tokio::time::timeout(t, r.response.chunk())
-                .await
-                .map_err(|_| Error::Timeout(t))?,
-            None => r.response.chunk().await,
+        let next = {
+            let chunk = r.response.chunk();
+            futures::pin_mut!(chunk);
+            // Most chunks are already here: the idle timer starts only when one is not.
+            match (futures::poll!(chunk.as_mut()), limit) {
+                (std::task::Poll::Ready(next), _) => next,
+                (std::task::Poll::Pending, Some(t)) => tokio::time::timeout(t, chunk)
+                    .await
+                    .map_err(|_| Error::Timeout(t))?,
+                (std::task::Poll::Pending, None) => chunk.await,
+            }
         };
         match next.map_err(|e| self.transport_error(e, limit))? {
             Some(bytes) => r.feed(&bytes),
