@@ -28,6 +28,16 @@ if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
     useradd --system --no-create-home --shell /usr/sbin/nologin postgres
 fi
 
+# dblink and pg_stat_statements (contrib, shipped with the Debian server package)
+# let the tests prove the dblink refusals and the health tool's top queries.
+for ext in dblink pg_stat_statements; do
+    if compgen -G "/usr/share/postgresql/*/extension/$ext.control" >/dev/null; then
+        echo "postgres: extension $ext available"
+    else
+        echo "postgres: extension $ext missing (its tests check less)"
+    fi
+done
+
 if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
     ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1 | sed 's/^/postgres: binaries in /'
 else

@@ -11,24 +11,35 @@
 //! cargo run --example kubernetes_troubleshoot --features kubernetes -- orders orders-api-6f7d9c8b5d-k4m2p "Why does it keep restarting?"
 //! ```
 //!
-//! Set `TOOLS=all` to offer pod status and pod list as well as the seed's three tools.
+//! Set `TOOLS=all` to offer every read-only tool (the diagnosis, log search, pod
+//! status and pod list) as well as logs, memory and CPU.
+//!
+//! With `--no-llm` no model is asked: the diagnosis tool's findings are printed,
+//! most severe first (add `--evidence` for the evidence they were drawn from, as JSON):
+//!
+//! ```text
+//! cargo run --example kubernetes_troubleshoot --features kubernetes -- --no-llm orders orders-api-6f7d9c8b5d-k4m2p
+//! ```
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use toolcall::agent::Event;
-use toolcall::tools::kubernetes::Cluster;
-use toolcall::{Agent, Error, OpenAiCompatible};
+use toolcall::tools::kubernetes::{Cluster, PodContextArgs};
+use toolcall::{Agent, Error, OpenAiCompatible, Tool};
 
 const SYSTEM: &str = "You are a Kubernetes troubleshooter. Use the tools to look at the pod's logs, \
 memory and CPU before answering. Name the root cause and the fix in a few sentences.";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let no_llm = args.iter().any(|a| a == "--no-llm");
+    let show_evidence = args.iter().any(|a| a == "--evidence");
+    args.retain(|a| a != "--no-llm" && a != "--evidence");
     let (Some(namespace), Some(pod)) = (args.first(), args.get(1)) else {
         eprintln!(
-            "usage: cargo run --example kubernetes_troubleshoot --features kubernetes -- <namespace> <pod> [\"question\"]"
+            "usage: cargo run --example kubernetes_troubleshoot --features kubernetes -- [--no-llm [--evidence]] <namespace> <pod> [\"question\"]"
         );
         return ExitCode::from(64);
     };
@@ -58,22 +69,24 @@ async fn main() -> ExitCode {
     {
         Ok(Ok(version)) => eprintln!("cluster: Kubernetes {}", version.git_version),
         Ok(Err(e)) => {
-            eprintln!("the Kubernetes API server of the current context did not answer: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                eprintln!("  caused by: {cause}");
-                source = cause.source();
-            }
+            eprintln!("{}", start_problem(&cluster, &e));
             return ExitCode::from(2);
         }
         Err(_) => {
-            eprintln!("the Kubernetes API server of the current context did not answer within 10s");
+            eprintln!(
+                "the Kubernetes API server of {} did not answer within 10s; check the VPN, proxy or cluster address",
+                context(&cluster)
+            );
             return ExitCode::from(2);
         }
     }
 
+    if no_llm {
+        return diagnose(&cluster, namespace, pod, show_evidence).await;
+    }
+
     let registry = if std::env::var("TOOLS").is_ok_and(|v| v == "all") {
-        cluster.all_tools()
+        cluster.tools()
     } else {
         cluster.seed_tools()
     };
@@ -120,6 +133,77 @@ async fn main() -> ExitCode {
             eprintln!("error: {e}");
             report_causes(&e);
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the diagnosis's findings and, when asked, its evidence.
+async fn diagnose(cluster: &Cluster, namespace: &str, pod: &str, show_evidence: bool) -> ExitCode {
+    match cluster
+        .diagnose_pod()
+        .call(PodContextArgs::new(namespace, pod))
+        .await
+    {
+        Ok(diagnosis) => {
+            println!("pod {pod} in namespace {namespace}");
+            for f in &diagnosis.findings {
+                let severity = format!("{:?}", f.severity).to_uppercase();
+                println!("[{severity}] {}", f.summary);
+                if let Some(next) = &f.next_step {
+                    println!("    next: {next}");
+                }
+            }
+            if show_evidence {
+                match serde_json::to_string_pretty(&diagnosis.evidence) {
+                    Ok(evidence) => println!("\nevidence:\n{evidence}"),
+                    Err(e) => eprintln!("the evidence could not be printed: {e}"),
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("no diagnosis: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `context `prod` (user `alice`)`, or `the current context`.
+fn context(cluster: &Cluster) -> String {
+    match (cluster.get_context(), cluster.get_user()) {
+        (Some(c), Some(u)) => format!("context `{c}` (user `{u}`)"),
+        (Some(c), None) => format!("context `{c}`"),
+        _ => "the current context".into(),
+    }
+}
+
+/// One line saying why the first request failed and what to do.
+fn start_problem(cluster: &Cluster, error: &kube::Error) -> String {
+    let who = context(cluster);
+    match error {
+        kube::Error::Api(status) if status.code == 401 => format!(
+            "the Kubernetes API server rejected the credentials of {who} (401 Unauthorized): log in again / refresh the token (your cloud CLI's get-credentials command or your OIDC login), then retry"
+        ),
+        kube::Error::Api(status) if status.code == 403 => format!(
+            "the credentials of {who} are valid but not allowed ({}); grant the read-only RBAC rules from the tools::kubernetes docs",
+            status.message.trim()
+        ),
+        kube::Error::Api(status) => format!(
+            "the Kubernetes API server of {who} answered {}: {}",
+            status.code,
+            status.message.trim()
+        ),
+        kube::Error::Auth(e) => {
+            format!("could not get credentials for {who}: {e}; log in again / refresh the token")
+        }
+        other => {
+            let mut cause: &dyn std::error::Error = other;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            format!(
+                "the Kubernetes API server of {who} cannot be reached: {cause}; check the cluster address in the kubeconfig, the VPN or proxy, and that the cluster is up"
+            )
         }
     }
 }

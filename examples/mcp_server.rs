@@ -64,29 +64,22 @@ async fn main() -> ExitCode {
 fn tools() -> ToolRegistry {
     let registry = ToolRegistry::new();
     #[cfg(feature = "kubernetes")]
-    let registry = registry.merge(kubernetes());
+    let registry = {
+        use toolcall::tools::kubernetes::Cluster;
+        match Cluster::lazy_tools(|| async { Cluster::infer().await }) {
+            Ok(tools) => registry.merge(tools),
+            Err(e) => {
+                eprintln!("mcp_server: no Kubernetes tools: {}", causes(&e));
+                registry
+            }
+        }
+    };
+    #[cfg(feature = "postgres")]
+    let registry = {
+        use toolcall::tools::postgres::Database;
+        registry.merge(Database::lazy_tools(Database::from_env))
+    };
     registry.read_only()
-}
-
-#[cfg(feature = "kubernetes")]
-fn kubernetes() -> ToolRegistry {
-    use toolcall::tools::kubernetes::Cluster;
-    // A client that is never used: it only describes the tools.
-    let template = "http://127.0.0.1:9"
-        .parse()
-        .ok()
-        .and_then(|url| Cluster::from_config(kube::Config::new(url)).ok())
-        .map(|c| c.all_tools())
-        .unwrap_or_default();
-    ToolRegistry::lazy(template, || async {
-        Cluster::infer().await.map(|c| c.all_tools()).map_err(|e| {
-            let text = causes(&e);
-            format!(
-                "no Kubernetes cluster is configured ({text}); set KUBECONFIG to a kubeconfig \
-                 file, or run inside a cluster with a service account"
-            )
-        })
-    })
 }
 
 /// An error and its causes on one line, each cause said once (some repeat their source).

@@ -97,13 +97,24 @@ pub enum Error {
     #[error("the HTTP client could not be built")]
     HttpClient(#[source] reqwest::Error),
 
-    /// A Kubernetes client could not be built or configured.
+    /// A Kubernetes client could not be built: no kubeconfig or in-cluster
+    /// account was found, the kubeconfig or its context is unusable, or TLS or
+    /// authentication setup failed.
     ///
-    /// The source is a `kube::Error`, which is not part of this crate's stable API.
+    /// The source is the `kube::Error` (boxed), which is not part of this crate's
+    /// stable API; `kube::Error::InferConfig` and `kube::Error::InferKubeconfig`
+    /// say which configuration was missing or wrong.
     #[cfg(feature = "kubernetes")]
     #[cfg_attr(docsrs, doc(cfg(feature = "kubernetes")))]
     #[error("kubernetes client setup failed")]
-    Kubernetes(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Kubernetes(#[source] Box<kube::Error>),
+
+    /// A Kubernetes client was built outside a Tokio runtime (it spawns tasks on
+    /// the current runtime).
+    #[cfg(feature = "kubernetes")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "kubernetes")))]
+    #[error("a kubernetes client must be built inside a tokio runtime")]
+    KubernetesNoRuntime,
 
     /// An MCP session or server could not start, or a remote MCP server failed.
     ///
@@ -119,11 +130,15 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
-    /// A PostgreSQL pool could not be built, or the role failed the privilege check.
+    /// A PostgreSQL [`Database`](crate::tools::postgres::Database) could not
+    /// be made: a bad connection string, a server that cannot be reached or
+    /// refuses the connection, a refused certificate, or a privileged role.
+    /// Match on the [`SetupError`](crate::tools::postgres::SetupError) to tell
+    /// them apart.
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-    #[error("postgres setup failed: {0}")]
-    Postgres(String),
+    #[error("postgres setup failed")]
+    Postgres(#[source] Box<crate::tools::postgres::SetupError>),
 }
 
 /// What cut an answer off (see [`Error::Truncated`]).
@@ -175,6 +190,23 @@ impl ApiError {
             kind: None,
         }
     }
+}
+
+/// An error and its causes on one line, each cause said once (some errors repeat their
+/// source in their own text).
+#[cfg(any(feature = "kubernetes", feature = "postgres"))]
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl Error {

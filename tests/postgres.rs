@@ -15,7 +15,7 @@ mod pg_support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use toolcall::tools::postgres::{Database, QueryError};
+use toolcall::tools::postgres::{Database, QueryError, SetupError};
 use toolcall::{Error, ToolRegistry};
 
 use pg_support::server;
@@ -188,6 +188,85 @@ async fn types_map_to_json_values() {
     assert_eq!(
         r.rows[0][0],
         json!(format!("{}…[cut: 100 bytes in all]", "x".repeat(20)))
+    );
+    assert!(r.truncated);
+    assert_eq!(
+        r.note.as_deref(),
+        Some(
+            "values were cut: column `long`: 1 value to 20 characters (the largest was 100 bytes); \
+             select substr(…) or length(…) of the column to read the rest"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_cut_value_makes_the_result_truncated_and_says_where() {
+    let db = Database::builder(&server().url("app_reader"))
+        .max_value_chars(50)
+        .connect()
+        .await
+        .unwrap();
+    let r = db
+        .query(
+            "SELECT g AS n, repeat('a', 40 * g) AS body, decode(repeat('ff', 10 * g), 'hex') AS raw, \
+                    ARRAY[repeat('b', 60)] AS tags, 'short' AS fine \
+             FROM generate_series(1, 4) g",
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.row_count, 4);
+    assert!(r.truncated);
+    let names: Vec<(&str, usize, usize, usize)> = r
+        .cut_columns
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.text_values,
+                c.bytea_values,
+                c.largest_bytes,
+            )
+        })
+        .collect();
+    // body: 80, 120, 160 characters are over 50 (40 is not); raw: 40 bytes is over 32 from g = 4 only;
+    // tags: the element inside the array.
+    assert_eq!(
+        names,
+        vec![("body", 3, 0, 160), ("raw", 0, 1, 40), ("tags", 4, 0, 60)]
+    );
+    let note = r.note.as_deref().unwrap();
+    assert!(
+        note.contains("column `body`: 3 values to 50 characters (the largest was 160 bytes)"),
+        "{note}"
+    );
+    assert!(
+        note.contains(
+            "column `raw`: 1 bytea value to their first 32 bytes (the largest was 40 bytes)"
+        ),
+        "{note}"
+    );
+    assert!(!note.contains("`fine`") && !note.contains("`n`"), "{note}");
+    // The model sees `truncated` and the note, not the structured list.
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["truncated"], true);
+    assert_eq!(v["note"], note);
+    assert!(v.get("cut_columns").is_none());
+    // Values under the limit: nothing said.
+    let r = db.query("SELECT repeat('a', 50) AS exact").await.unwrap();
+    assert!(!r.truncated && r.note.is_none() && r.cut_columns.is_empty());
+    // A row cap and a cut at once: both in the note.
+    let db = Database::builder(&server().url("app_reader"))
+        .max_value_chars(16)
+        .max_rows(2)
+        .connect()
+        .await
+        .unwrap();
+    let r = db.query("SELECT payload FROM shop.big").await.unwrap();
+    let note = r.note.as_deref().unwrap();
+    assert!(
+        note.starts_with("stopped at the row cap (2 rows)")
+            && note.contains("column `payload`: 2 values to 16 characters"),
+        "{note}"
     );
 }
 
@@ -368,10 +447,27 @@ async fn privileged_roles_are_refused_at_start() {
             .connect()
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::Postgres(_)), "{err:?}");
-        let text = err.to_string();
-        assert!(text.contains(why), "{role}: {text}");
-        assert!(text.contains("allow_privileged(true)"), "{text}");
+        assert_eq!(err.to_string(), "postgres setup failed");
+        let Error::Postgres(setup) = &err else {
+            panic!("{err:?}")
+        };
+        let SetupError::PrivilegedRole {
+            role: named,
+            problems,
+        } = setup.as_ref()
+        else {
+            panic!("{setup:?}")
+        };
+        assert_eq!(named, &role);
+        assert!(
+            problems.iter().any(|p| p.contains(why)),
+            "{role}: {problems:?}"
+        );
+        let text = std::error::Error::source(&err).unwrap().to_string();
+        assert!(
+            text.contains(why) && text.contains("allow_privileged(true)"),
+            "{text}"
+        );
         Database::builder(&server().url(&role))
             .allow_privileged(true)
             .connect()
@@ -381,28 +477,97 @@ async fn privileged_roles_are_refused_at_start() {
     reader().await;
 }
 
+fn setup_error(err: Error) -> Box<SetupError> {
+    match err {
+        Error::Postgres(setup) => setup,
+        other => panic!("not a postgres setup error: {other:?}"),
+    }
+}
+
 #[tokio::test]
-async fn unreachable_database_is_a_setup_error() {
+async fn setup_errors_are_typed_with_their_sources() {
+    // Nothing listens on port 1: unreachable, with the I/O error as the source.
     let err = Database::builder("postgres://nobody@127.0.0.1:1/none?sslmode=disable")
         .connect_timeout(Duration::from_millis(500))
         .connect()
         .await
         .unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("postgres setup failed: could not connect"),
-        "{err}"
+    let setup = setup_error(err);
+    let SetupError::Unreachable(pg) = setup.as_ref() else {
+        panic!("{setup:?}")
+    };
+    let io = std::error::Error::source(pg)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .expect("an io::Error source");
+    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(setup.to_string(), "could not reach the database server");
+    // The server answers and refuses: an unknown role.
+    let setup = setup_error(
+        Database::builder(&server().url("no_such_role"))
+            .connect()
+            .await
+            .unwrap_err(),
     );
-    let err = Database::builder("postgres://h:notaport/db")
-        .connect()
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Config(_)), "{err:?}");
-    let err = Database::builder("postgres://u@127.0.0.1/db?sslmode=bogus")
-        .connect()
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    let SetupError::Rejected(pg) = setup.as_ref() else {
+        panic!("{setup:?}")
+    };
+    assert_eq!(pg.as_db_error().unwrap().code().code(), "28000");
+    // Strings that cannot be read.
+    for bad in [
+        "postgres://h:notaport/db",
+        "postgres://u@127.0.0.1/db?sslmode=bogus",
+        "host=h port=",
+    ] {
+        let setup = setup_error(Database::builder(bad).connect().await.unwrap_err());
+        assert!(
+            matches!(setup.as_ref(), SetupError::ConnectionString(_)),
+            "{bad}: {setup:?}"
+        );
+        assert!(std::error::Error::source(setup.as_ref()).is_some());
+    }
+    // No DATABASE_URL.
+    if std::env::var_os("DATABASE_URL").is_none() {
+        let setup = setup_error(Database::from_env().connect().await.unwrap_err());
+        assert!(
+            matches!(setup.as_ref(), SetupError::MissingUrl),
+            "{setup:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_password_holding_sslmode_does_not_change_the_mode() {
+    // `sslmode=require` without TLS support is refused at setup, whatever the
+    // password says; with TLS support the server (no TLS) refuses the upgrade.
+    let url = format!(
+        "postgres://app_reader:pw%3Fsslmode=disable@{}:{}/{}?sslmode=require",
+        server().host(),
+        server().port(),
+        server().dbname
+    );
+    let setup = setup_error(Database::builder(&url).connect().await.unwrap_err());
+    #[cfg(not(feature = "postgres-rustls"))]
+    assert!(
+        matches!(setup.as_ref(), SetupError::TlsUnsupported(_)),
+        "{setup:?}"
+    );
+    #[cfg(feature = "postgres-rustls")]
+    assert!(
+        matches!(setup.as_ref(), SetupError::Connect(_)),
+        "{setup:?}"
+    );
+    // And the same password with no sslmode connects in plain TCP (the test
+    // server trusts local connections, so the password is not checked).
+    let url = format!(
+        "postgres://app_reader:pw%3Fsslmode=disable@{}:{}/{}",
+        server().host(),
+        server().port(),
+        server().dbname
+    );
+    if std::env::var_os("DATABASE_URL").is_none() {
+        let db = Database::builder(&url).connect().await.unwrap();
+        assert_eq!(db.query("SELECT 1").await.unwrap().row_count, 1);
+    }
 }
 
 #[tokio::test]
@@ -554,14 +719,42 @@ async fn sslmode_is_honoured_with_rustls() {
             "sslmode={mode}: the cancel request did not stop the query"
         );
     }
-    // A self-signed certificate does not pass verification.
+    // A self-signed certificate does not pass verification: a handshake
+    // error carrying the rustls error, not a server that is down.
     let err = Database::builder(&private.url_sslmode("app_reader", "verify-full"))
         .connect()
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, Error::Postgres(_) | Error::Config(_)),
-        "{err:?}"
-    );
+    let setup = setup_error(err);
+    match setup.as_ref() {
+        SetupError::Handshake(pg) => {
+            let io = std::error::Error::source(pg)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .expect("an io::Error source");
+            let rustls_error = io
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<rustls::Error>())
+                .expect("a rustls error inside");
+            assert!(
+                matches!(rustls_error, rustls::Error::InvalidCertificate(_)),
+                "{rustls_error:?}"
+            );
+        }
+        // A machine without any root certificate stops before connecting.
+        SetupError::NoRootCertificates => {}
+        other => panic!("{other:?}"),
+    }
+    // The same server stopped: unreachable, not a handshake error.
     private.stop();
+    let setup = setup_error(
+        Database::builder(&private.url_sslmode("app_reader", "require"))
+            .connect_timeout(Duration::from_secs(2))
+            .connect()
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        matches!(setup.as_ref(), SetupError::Unreachable(_)),
+        "{setup:?}"
+    );
 }

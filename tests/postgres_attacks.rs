@@ -2,9 +2,8 @@
 //! as a superuser (explicitly allowed), the table owner (explicitly allowed) and a
 //! read-only role, on a real throwaway PostgreSQL.
 //!
-//! Each case asserts the statement is refused or stopped with a clear message
-//! (or, for `RolledBack` cases, that it ran inside the read-only transaction and
-//! left nothing behind), that the database is unchanged (a `pg_dump` of the test
+//! Each case asserts the statement is refused or stopped with a clear message,
+//! that the database is unchanged (a `pg_dump` of the test
 //! database with sequence values and large objects, the roles, advisory locks —
 //! compared with the snapshot taken before), that no file appeared on the server,
 //! and that the pooled connection carries nothing over to the next call
@@ -17,13 +16,24 @@
 //! | stacked statements | 15 |
 //! | transaction control | 11 |
 //! | session settings (`SET`, `RESET`, `set_config`, roles) | 11 |
-//! | DDL / DML / `SELECT INTO` / `MERGE` / CTE with DML | 18 |
-//! | side-effect functions (incl. signalling other sessions) | 14 |
-//! | server files and programs | 10 |
+//! | DDL / DML / `SELECT INTO` / `MERGE` / CTE with DML / nested query strings | 20 |
+//! | side-effect functions (`dblink`, large objects, locks, signals, server control…) | 29 |
+//! | the same, spelled to hide (case, schema, quotes, `U&"…"`, `UESCAPE`, comments, nesting) | 19 |
+//! | server files and programs | 11 |
 //! | `PREPARE` and other session leaks | 9 |
-//! | runaway work | 8 |
+//! | runaway work | 9 |
 //! | lock waits against a concurrent writer | 6 |
-//! | **total** | **102** |
+//! | **total** | **140** |
+//!
+//! Each case also goes through `explain_postgres_query` with `analyze: true`
+//! (allowed on these databases; runaway and lock-wait cases without), which
+//! runs the query: what the query tool
+//! refuses must be refused there too, and the snapshot covers the rest.
+//!
+//! Every side-effect function is refused for every role, an allowed superuser
+//! included; `allowed_superuser_changes_nothing_through_dblink_exec_or_lo_export`
+//! first shows that a superuser's READ ONLY transaction alone stops neither
+//! `dblink_exec` nor `lo_export`, then that the tool changes nothing.
 #![cfg(feature = "postgres")]
 #![allow(
     missing_docs,
@@ -57,9 +67,6 @@ enum Role {
 use Role::{Owner, Reader, Superuser};
 
 const ALL: &[Role] = &[Superuser, Owner, Reader];
-/// Attacks only privileges stop: an allowed superuser is not stopped by them,
-/// which is why the privilege check refuses superusers by default.
-const UNPRIVILEGED: &[Role] = &[Owner, Reader];
 
 /// What must happen.
 #[derive(Debug, Clone, Copy)]
@@ -74,9 +81,6 @@ enum Expect {
     LockWait,
     /// Stopped by a cap (`truncated`) or by the timeout.
     Capped,
-    /// Ran, or was refused by the database, inside the read-only transaction;
-    /// the snapshot and the session check prove it left nothing behind.
-    RolledBack,
 }
 
 struct Attack {
@@ -130,6 +134,7 @@ impl Harness {
                 .statement_timeout(Duration::from_millis(1000))
                 .lock_timeout(Duration::from_millis(300))
                 .deadline(Duration::from_secs(3))
+                .allow_explain_analyze(true)
                 .connect()
                 .await
                 .unwrap();
@@ -167,6 +172,24 @@ impl Harness {
                 }
                 if let Err(why) = check(attack.expect, &outcome) {
                     failures.push(format!("[{family}] {role:?} `{}`: {why}", attack.sql));
+                }
+                // The same SQL through `explain_postgres_query`, with ANALYZE (it
+                // runs): what the query tool refuses is refused there too, and
+                // the snapshot below proves that the rest changed nothing.
+                // (Runaway and lock-wait cases are planned, not run: running them
+                // only waits for the same timeouts again.)
+                let analyze = !matches!(
+                    attack.expect,
+                    Expect::Timeout | Expect::Capped | Expect::LockWait
+                );
+                let explained = self.db(role).explain(attack.sql, analyze).await;
+                if matches!(attack.expect, Expect::Refused(_))
+                    && !matches!(explained, Err(QueryError::Refused(_)))
+                {
+                    failures.push(format!(
+                        "[{family}] {role:?} `{}`: explain did not refuse it: {explained:?}",
+                        attack.sql
+                    ));
                 }
                 if let Err(why) = self.session_is_clean(role).await {
                     failures.push(format!(
@@ -266,7 +289,6 @@ fn check(
         (Expect::Timeout | Expect::Capped, Err(QueryError::Timeout(_))) => true,
         (Expect::LockWait, Err(QueryError::LockTimeout(_))) => true,
         (Expect::Capped, Ok(r)) => r.truncated,
-        (Expect::RolledBack, Ok(_) | Err(QueryError::Database(_))) => true,
         _ => false,
     };
     if fine {
@@ -373,41 +395,43 @@ async fn attacks_transaction_control() {
 #[tokio::test]
 async fn attacks_session_settings_and_roles() {
     const SET: Expect = Expect::Refused("session settings");
+    const SET_CONFIG: Expect = Expect::Refused("`set_config` changes settings");
     let attacks = [
         a("SET ROLE postgres", ALL, SET),
         a("SET SESSION AUTHORIZATION postgres", ALL, SET),
         a("RESET ALL", ALL, SET),
         a("SET search_path = evil, public", ALL, SET),
         a("SET default_transaction_read_only = off", ALL, SET),
+        // The function form of SET is refused by name, whatever the role.
         a(
             "SELECT set_config('transaction_read_only', 'off', true)",
             ALL,
-            Expect::Blocked,
+            SET_CONFIG,
         ),
         a(
             "SELECT set_config('transaction_read_only', 'off', false)",
             ALL,
-            Expect::Blocked,
+            SET_CONFIG,
         ),
         a(
             "SELECT set_config('role', 'app_owner', false)",
-            &[Reader],
-            Expect::Blocked,
-        ),
-        a(
-            "SELECT set_config('role', 'app_reader', false)",
-            &[Superuser, Owner],
-            Expect::RolledBack,
-        ),
-        a(
-            "SELECT set_config('search_path', 'pg_temp', false)",
             ALL,
-            Expect::RolledBack,
+            SET_CONFIG,
         ),
         a(
-            "SELECT set_config('session_authorization', 'app_reader', false)",
+            "SELECT pg_catalog.set_config('role', 'postgres', false)",
             ALL,
-            Expect::RolledBack,
+            SET_CONFIG,
+        ),
+        a(
+            "SELECT \"set_config\"('search_path', 'pg_temp', false)",
+            ALL,
+            SET_CONFIG,
+        ),
+        a(
+            "SELECT * FROM SET_CONFIG('session_authorization', 'app_reader', false)",
+            ALL,
+            SET_CONFIG,
         ),
     ];
     let h = Harness::new().await;
@@ -466,58 +490,89 @@ async fn attacks_ddl_dml_select_into_merge_and_cte() {
             ALL,
             Expect::Refused("DO blocks"),
         ),
-        // Past the lexer (the DML is in a string): the read-only transaction stops it.
+        // A query in a string would get past the lexer: such functions are refused.
         a(
             "SELECT query_to_xml('DELETE FROM shop.orders RETURNING 1', true, true, '')",
             ALL,
-            Expect::Blocked,
+            NESTED,
         ),
         a(
-            "SELECT query_to_xml('DROP TABLE shop.orders', true, true, '')",
+            "SELECT query_to_xml_and_xmlschema('DROP TABLE shop.orders', true, true, '')",
+            ALL,
+            NESTED,
+        ),
+        a(
+            "SELECT nextval('shop.orders_id_seq')",
+            ALL,
+            Expect::Refused("advances a sequence"),
+        ),
+        // A function of the database that writes: no name list can see inside it,
+        // the read-only transaction stops it.
+        a("SELECT shop.reprice()", ALL, Expect::Blocked),
+        a(
+            "SELECT * FROM shop.orders WHERE shop.reprice() > 0",
             ALL,
             Expect::Blocked,
         ),
-        a("SELECT nextval('shop.orders_id_seq')", ALL, Expect::Blocked),
     ];
     let h = Harness::new().await;
     assert_none(h.run("ddl/dml", &attacks).await);
 }
 
+/// Refusals of side-effect functions, by name (see `src/tools/postgres/functions.rs`).
+const LO: Expect = Expect::Refused("works on large objects");
+const DBLINK: Expect = Expect::Refused("opens a connection of its own");
+const FILES: Expect = Expect::Refused("files on the database server");
+const SERVER: Expect = Expect::Refused("acts on the database server itself");
+const NESTED: Expect = Expect::Refused("runs a query given as a string");
+
 #[tokio::test]
 async fn attacks_side_effect_functions() {
+    // Refused for every role, an allowed superuser included: a read-only
+    // transaction does not stop all of them, and an allowed superuser holds
+    // every privilege that would.
     const SIGNALS: Expect = Expect::Refused("signals other database sessions");
+    const COUNTER: Expect = Expect::Refused("advances a sequence or assigns a transaction ID");
+    const ADVISORY: Expect = Expect::Refused("advisory lock");
     let attacks = [
-        // Large objects: created or removed inside the transaction, then rolled back.
-        a("SELECT lo_create(0)", ALL, Expect::RolledBack),
-        a("SELECT lo_from_bytea(0, 'x')", ALL, Expect::RolledBack),
+        a("SELECT lo_create(0)", ALL, LO),
+        a("SELECT lo_creat(-1)", ALL, LO),
+        a("SELECT lo_from_bytea(0, 'x')", ALL, LO),
         a(
             "SELECT lo_unlink(oid) FROM pg_largeobject_metadata",
             ALL,
-            Expect::RolledBack,
+            LO,
         ),
         a(
             "SELECT lo_put(oid, 0, 'overwritten') FROM pg_largeobject_metadata",
             ALL,
-            Expect::RolledBack,
+            LO,
         ),
         a(
-            "SELECT setval('shop.orders_id_seq', 1)",
+            "SELECT lo_truncate(lo_open(oid, 131072), 0) FROM pg_largeobject_metadata",
             ALL,
-            Expect::Blocked,
+            LO,
         ),
+        a(
+            "SELECT lowrite(lo_open(oid, 131072), 'x') FROM pg_largeobject_metadata",
+            ALL,
+            LO,
+        ),
+        a("SELECT setval('shop.orders_id_seq', 1)", ALL, COUNTER),
         a(
             "SELECT nextval('shop.orders_id_seq') FROM generate_series(1, 10)",
             ALL,
-            Expect::Blocked,
+            COUNTER,
         ),
-        // A notification sent in a rolled-back transaction is never delivered.
+        a("SELECT txid_current()", ALL, COUNTER),
         a(
             "SELECT pg_notify('orders', 'forged')",
             ALL,
-            Expect::RolledBack,
+            Expect::Refused("sends a notification"),
         ),
-        // Session-level advisory locks survive ROLLBACK: DISCARD ALL releases them.
-        a("SELECT pg_advisory_lock(4242)", ALL, Expect::RolledBack),
+        a("SELECT pg_advisory_lock(4242)", ALL, ADVISORY),
+        a("SELECT pg_advisory_xact_lock_shared(4242)", ALL, ADVISORY),
+        a("SELECT pg_advisory_unlock_all()", ALL, ADVISORY),
         a(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE usesysid IN (SELECT oid FROM pg_roles WHERE rolsuper)",
@@ -544,15 +599,149 @@ async fn attacks_side_effect_functions() {
             ALL,
             SIGNALS,
         ),
-        a("SELECT pg_reload_conf()", UNPRIVILEGED, Expect::Blocked),
+        a(
+            "SELECT pg_log_backend_memory_contexts(pg_backend_pid())",
+            ALL,
+            SIGNALS,
+        ),
+        a("SELECT pg_reload_conf()", ALL, SERVER),
+        a("SELECT pg_rotate_logfile()", ALL, SERVER),
+        // Writes the catalogue even inside a READ ONLY transaction.
+        a(
+            "SELECT pg_import_system_collations('pg_catalog')",
+            ALL,
+            SERVER,
+        ),
+        a("SELECT pg_create_restore_point('evil')", ALL, SERVER),
+        a("SELECT pg_switch_wal()", ALL, SERVER),
+        a(
+            "SELECT pg_create_physical_replication_slot('evil')",
+            ALL,
+            Expect::Refused("replication slots"),
+        ),
+        a(
+            "SELECT pg_stat_reset()",
+            ALL,
+            Expect::Refused("resets statistics"),
+        ),
         a(
             "SELECT dblink_exec('dbname=' || current_database(), 'DROP TABLE shop.orders')",
-            UNPRIVILEGED,
-            Expect::Blocked,
+            ALL,
+            DBLINK,
+        ),
+        a("SELECT dblink_connect('evil', 'dbname=app')", ALL, DBLINK),
+        a(
+            "SELECT * FROM dblink('dbname=app', 'DELETE FROM shop.orders RETURNING 1') AS t(x int)",
+            ALL,
+            DBLINK,
         ),
     ];
     let h = Harness::new().await;
     assert_none(h.run("side effects", &attacks).await);
+}
+
+#[tokio::test]
+async fn attacks_side_effect_functions_spelled_to_hide() {
+    let attacks = [
+        a(
+            "SELECT PG_CATALOG.LO_EXPORT(oid, '/tmp/toolcall-attack-pwned') FROM pg_largeobject_metadata",
+            ALL,
+            LO,
+        ),
+        a(
+            "SELECT \"lo_export\"(oid, '/tmp/toolcall-attack-pwned') FROM pg_largeobject_metadata",
+            ALL,
+            LO,
+        ),
+        a(
+            "SELECT \"pg_catalog\" . \"lo_export\" (oid, '/tmp/toolcall-attack-pwned') FROM pg_largeobject_metadata",
+            ALL,
+            LO,
+        ),
+        a(
+            "SELECT lo_export/**/(oid, '/tmp/toolcall-attack-pwned') FROM pg_largeobject_metadata",
+            ALL,
+            LO,
+        ),
+        a(
+            "SELECT lo_export -- a comment\n(oid, '/tmp/toolcall-attack-pwned') FROM pg_largeobject_metadata",
+            ALL,
+            LO,
+        ),
+        a(
+            "SELECT U&\"lo\\005Fexport\"(oid, '/tmp/toolcall-attack-pwned') FROM pg_largeobject_metadata",
+            ALL,
+            LO,
+        ),
+        a(
+            "SELECT U&\"\\+00006Co_export\"(oid, '/tmp/toolcall-attack-pwned') FROM pg_largeobject_metadata",
+            ALL,
+            LO,
+        ),
+        a(
+            "SELECT U&\"lo!005Fexport\" UESCAPE '!' (oid, '/tmp/toolcall-attack-pwned') FROM pg_largeobject_metadata",
+            ALL,
+            LO,
+        ),
+        a(
+            "SELECT * FROM pg_largeobject_metadata m, LATERAL lo_export(m.oid, '/tmp/toolcall-attack-pwned') x",
+            ALL,
+            LO,
+        ),
+        a(
+            "SELECT (SELECT lo_export(oid, '/tmp/toolcall-attack-pwned') FROM pg_largeobject_metadata LIMIT 1)",
+            ALL,
+            LO,
+        ),
+        a(
+            "WITH x AS (SELECT lo_export(oid, '/tmp/toolcall-attack-pwned') FROM pg_largeobject_metadata) SELECT * FROM x",
+            ALL,
+            LO,
+        ),
+        a(
+            "EXPLAIN SELECT lo_export(oid, '/tmp/toolcall-attack-pwned') FROM pg_largeobject_metadata",
+            ALL,
+            LO,
+        ),
+        a(
+            "SELECT * FROM ROWS FROM (dblink('dbname=app', 'DROP TABLE shop.orders') AS (x text))",
+            ALL,
+            DBLINK,
+        ),
+        a(
+            "SELECT public.DBLINK_EXEC('dbname=app', 'DROP TABLE shop.orders')",
+            ALL,
+            DBLINK,
+        ),
+        a(
+            "SELECT U&\"dblink\\005fexec\"('dbname=app', 'DROP TABLE shop.orders')",
+            ALL,
+            DBLINK,
+        ),
+        a(
+            "VALUES (dblink_exec('dbname=app', 'DROP TABLE shop.orders'))",
+            ALL,
+            DBLINK,
+        ),
+        a(
+            "SELECT CASE WHEN random() < 2 THEN dblink_exec('dbname=app', 'DROP TABLE shop.orders') END",
+            ALL,
+            DBLINK,
+        ),
+        // The same calls hidden in a query string.
+        a(
+            "SELECT query_to_xml('SELECT lo_export(oid, ''/tmp/toolcall-attack-pwned'') FROM pg_largeobject_metadata', true, true, '')",
+            ALL,
+            NESTED,
+        ),
+        a(
+            "SELECT * FROM ts_stat('SELECT to_tsvector(dblink_exec(''dbname=app'', ''DROP TABLE shop.orders''))')",
+            ALL,
+            NESTED,
+        ),
+    ];
+    let h = Harness::new().await;
+    assert_none(h.run("spellings", &attacks).await);
 }
 
 #[tokio::test]
@@ -573,36 +762,21 @@ async fn attacks_server_files_and_programs() {
             ALL,
             Expect::Refused("COPY"),
         ),
-        a(
-            "SELECT pg_read_file('/etc/passwd')",
-            UNPRIVILEGED,
-            Expect::Blocked,
-        ),
-        a(
-            "SELECT pg_read_binary_file('/etc/hostname')",
-            UNPRIVILEGED,
-            Expect::Blocked,
-        ),
-        a("SELECT pg_ls_dir('.')", UNPRIVILEGED, Expect::Blocked),
-        a(
-            "SELECT pg_stat_file('postgresql.conf')",
-            UNPRIVILEGED,
-            Expect::Blocked,
-        ),
+        a("SELECT pg_read_file('/etc/passwd')", ALL, FILES),
+        a("SELECT pg_read_binary_file('/etc/hostname')", ALL, FILES),
+        a("SELECT pg_ls_dir('.')", ALL, FILES),
+        a("SELECT * FROM pg_ls_waldir()", ALL, FILES),
+        a("SELECT pg_stat_file('postgresql.conf')", ALL, FILES),
         a(
             "SELECT lo_export(oid, '/tmp/toolcall-attack-pwned') FROM pg_largeobject_metadata",
-            UNPRIVILEGED,
-            Expect::Blocked,
+            ALL,
+            LO,
         ),
-        a(
-            "SELECT lo_import('/etc/passwd')",
-            UNPRIVILEGED,
-            Expect::Blocked,
-        ),
+        a("SELECT lo_import('/etc/passwd')", ALL, LO),
         a(
             "SELECT * FROM dblink('dbname=' || current_database(), 'SELECT secret FROM shop.secrets') AS t(s text)",
-            UNPRIVILEGED,
-            Expect::Blocked,
+            ALL,
+            DBLINK,
         ),
     ];
     let h = Harness::new().await;
@@ -610,19 +784,123 @@ async fn attacks_server_files_and_programs() {
 }
 
 #[tokio::test]
+async fn allowed_superuser_changes_nothing_through_dblink_exec_or_lo_export() {
+    let h = Harness::new().await;
+    let admin = server().admin().await;
+    let has_dblink: bool = admin
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'dblink')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let target = format!(
+        "host={} port={} dbname={} user={}",
+        server().host(),
+        server().port(),
+        server().dbname,
+        server().superuser
+    );
+    let canary_file = format!("/tmp/toolcall-lo-export-canary-{}", std::process::id());
+    let canary_table = "public.dblink_canary";
+
+    // Control: without the guard, a superuser's READ ONLY transaction stops neither.
+    admin.batch_execute("BEGIN READ ONLY").await.unwrap();
+    admin
+        .query(
+            &format!("SELECT lo_export(oid, '{canary_file}') FROM pg_largeobject_metadata LIMIT 1"),
+            &[],
+        )
+        .await
+        .unwrap();
+    if has_dblink {
+        admin
+            .query(
+                &format!("SELECT dblink_exec($1, 'CREATE TABLE {canary_table} ()')"),
+                &[&target],
+            )
+            .await
+            .unwrap();
+    }
+    admin.batch_execute("ROLLBACK").await.unwrap();
+    assert!(
+        std::path::Path::new(&canary_file).exists(),
+        "lo_export wrote no file"
+    );
+    std::fs::remove_file(&canary_file).unwrap();
+    if has_dblink {
+        let made: bool = admin
+            .query_one(
+                &format!("SELECT to_regclass('{canary_table}') IS NOT NULL"),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(
+            made,
+            "dblink_exec did not write through the read-only transaction"
+        );
+        admin
+            .batch_execute(&format!("DROP TABLE {canary_table}"))
+            .await
+            .unwrap();
+    } else {
+        eprintln!("dblink is not installed: only the refusal of dblink_exec is checked");
+    }
+
+    // The tool, as that superuser allowed with `allow_privileged(true)`: refused.
+    let db = h.db(Superuser);
+    for sql in [
+        format!("SELECT lo_export(oid, '{canary_file}') FROM pg_largeobject_metadata"),
+        format!(
+            "SELECT pg_catalog.\"lo_export\"(oid, '{canary_file}') FROM pg_largeobject_metadata"
+        ),
+        format!("SELECT dblink_exec('{target}', 'CREATE TABLE {canary_table} ()')"),
+        format!("SELECT * FROM dblink('{target}', 'CREATE TABLE {canary_table} ()') AS t(x text)"),
+        format!("SELECT U&\"dblink\\005Fexec\"('{target}', 'CREATE TABLE {canary_table} ()')"),
+    ] {
+        let err = db.query(&sql).await.unwrap_err();
+        assert!(matches!(err, QueryError::Refused(_)), "{sql}: {err}");
+        assert!(err.to_string().contains("whatever the role"), "{err}");
+    }
+    assert!(!std::path::Path::new(&canary_file).exists());
+    let made: bool = admin
+        .query_one(
+            &format!("SELECT to_regclass('{canary_table}') IS NOT NULL"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!made);
+    let now = server().snapshot().await;
+    assert!(now == h.baseline, "{}", diff(&h.baseline, &now));
+}
+
+#[tokio::test]
 async fn allowed_superuser_is_stopped_by_nothing_but_privileges() {
-    // Why `connect` refuses superusers by default: with the explicit allow, the
-    // read-only transaction does not stop reading server files.
+    // Why `connect` refuses superusers by default: with the explicit allow,
+    // nothing but privileges keeps it from reading password hashes.
     let db = Database::builder(&server().url(&server().superuser))
         .allow_privileged(true)
         .connect()
         .await
         .unwrap();
     let r = db
-        .query("SELECT length(pg_read_file('PG_VERSION')) > 0")
+        .query("SELECT count(*) > 0 FROM pg_authid WHERE rolname = 'postgres'")
         .await
         .unwrap();
     assert_eq!(r.rows, vec![vec![json!(true)]]);
+    let err = Database::builder(&server().url("app_reader"))
+        .connect()
+        .await
+        .unwrap()
+        .query("SELECT count(*) FROM pg_authid")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("permission denied"), "{err}");
 }
 
 #[tokio::test]
@@ -646,16 +924,21 @@ async fn attacks_prepare_and_session_leaks() {
         ),
         a("LISTEN orders", ALL, Expect::Refused("LISTEN")),
         a("DISCARD ALL", ALL, Expect::Refused("session settings")),
+        // Session state that would survive ROLLBACK, reached through functions.
         a(
             "SELECT pg_advisory_lock(7), pg_advisory_lock_shared(8)",
             ALL,
-            Expect::RolledBack,
+            Expect::Refused("advisory lock"),
         ),
-        a("SELECT pg_try_advisory_lock(9)", ALL, Expect::RolledBack),
+        a(
+            "SELECT pg_try_advisory_lock(9)",
+            ALL,
+            Expect::Refused("advisory lock"),
+        ),
         a(
             "SELECT set_config('search_path', 'shop', false)",
             ALL,
-            Expect::RolledBack,
+            Expect::Refused("changes settings"),
         ),
     ];
     let h = Harness::new().await;
@@ -692,13 +975,13 @@ async fn attacks_runaway_work() {
             ALL,
             Expect::Capped,
         ),
-        // Lifting the server timeout from inside the query: the timer is already set,
-        // and the client deadline stands behind it anyway.
+        // Lifting the server timeout from inside the query is refused by name.
         a(
             "SELECT set_config('statement_timeout', '0', false), pg_sleep(30)",
             ALL,
-            Expect::Timeout,
+            Expect::Refused("changes settings"),
         ),
+        a("SELECT pg_sleep_for('30 seconds')", ALL, Expect::Timeout),
     ];
     let h = Harness::new().await;
     assert_none(h.run("runaway", &attacks).await);
@@ -723,17 +1006,17 @@ async fn attacks_lock_waits_against_a_concurrent_writer() {
             a("SELECT * FROM shop.customers", ALL, Expect::LockWait),
         ),
         (
-            "SELECT pg_advisory_lock(42)",
-            a("SELECT pg_advisory_lock(42)", ALL, Expect::LockWait),
+            "TRUNCATE shop.big",
+            a("SELECT count(*) FROM shop.big", ALL, Expect::LockWait),
         ),
         (
-            "SELECT pg_advisory_lock(43)",
-            a("SELECT pg_advisory_xact_lock(43)", ALL, Expect::LockWait),
+            "ALTER TABLE shop.orders ADD COLUMN pending int",
+            a("EXPLAIN SELECT * FROM shop.orders", ALL, Expect::LockWait),
         ),
         (
-            "LOCK TABLE shop.orders IN ACCESS EXCLUSIVE MODE",
+            "LOCK TABLE shop.customers IN ACCESS EXCLUSIVE MODE",
             a(
-                "SELECT set_config('lock_timeout', '0', false), (SELECT count(*) FROM shop.orders)",
+                "SELECT o.id FROM shop.orders o JOIN shop.customers c ON c.id = o.customer_id",
                 ALL,
                 Expect::LockWait,
             ),

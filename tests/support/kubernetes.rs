@@ -233,6 +233,27 @@ pub async fn scenario_b() -> MockServer {
         json_file(200, &format!("{dir}/pods.json")),
     )
     .await;
+    get(
+        &server,
+        &format!("/apis/apps/v1/namespaces/{B_NS}/replicasets/orders-api-6f7d9c8b5d"),
+        json_file(200, &format!("{dir}/replicaset.json")),
+    )
+    .await;
+    get(
+        &server,
+        &format!("/apis/apps/v1/namespaces/{B_NS}/deployments/orders-api"),
+        json_file(200, &format!("{dir}/deployment.json")),
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/apis/apps/v1/namespaces/{B_NS}/replicasets")))
+        .and(query_param(
+            "labelSelector",
+            "app.kubernetes.io/name=orders-api",
+        ))
+        .respond_with(json_file(200, &format!("{dir}/replicasets.json")))
+        .mount(&server)
+        .await;
     server
 }
 

@@ -127,7 +127,17 @@ impl Server {
         Self::start_private_with(true)
     }
 
+    /// Starts a new server of its own with extra `-c` options (e.g.
+    /// `-c shared_preload_libraries=pg_stat_statements`).
+    pub fn start_private_with_options(options: &str) -> Server {
+        Self::start_private_inner(false, options)
+    }
+
     fn start_private_with(tls: bool) -> Server {
+        Self::start_private_inner(tls, "")
+    }
+
+    fn start_private_inner(tls: bool, extra: &str) -> Server {
         let bin = bin_dir().expect(
             "PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin or pg_config --bindir); \
              run .ci/postgres.sh or set DATABASE_URL",
@@ -218,10 +228,69 @@ impl Server {
             server.options =
                 " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key".into();
         }
+        if !extra.is_empty() {
+            server.options.push(' ');
+            server.options.push_str(extra);
+        }
         server.watchdog(&dir);
         server.start();
         server.prepare();
         server
+    }
+
+    /// Starts a streaming replica of this server (one we started): a
+    /// `pg_basebackup -R` into a new directory, on a port of its own.
+    pub fn start_replica(&self) -> Server {
+        let bin = self.bin.clone().expect("postgres binaries");
+        let dir = tempfile::Builder::new()
+            .prefix("toolcall-pg-replica-")
+            .tempdir()
+            .unwrap()
+            .keep();
+        if self.as_postgres {
+            run(
+                {
+                    let mut c = Command::new("chown");
+                    c.arg("postgres:").arg(&dir);
+                    c
+                },
+                "chown",
+            );
+        }
+        let data = dir.join("data");
+        let replica = Server {
+            host: self.host.clone(),
+            port: free_port(),
+            superuser: self.superuser.clone(),
+            superuser_password: None,
+            dbname: self.dbname.clone(),
+            bin: Some(bin),
+            data: Some(data.clone()),
+            maintenance_db: self.maintenance_db.clone(),
+            as_postgres: self.as_postgres,
+            options: String::new(),
+        };
+        let mut backup = replica.pg_command("pg_basebackup");
+        backup
+            .arg("-h")
+            .arg(&self.host)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args([
+                "-U",
+                &self.superuser,
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "-D",
+            ])
+            .arg(&data);
+        run(backup, "pg_basebackup");
+        replica.watchdog(&dir);
+        replica.start();
+        replica
     }
 
     fn external(url: &str) -> Server {
@@ -343,6 +412,16 @@ impl Server {
         run(pg_ctl, "pg_ctl stop");
     }
 
+    /// The host the server listens on.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// A libpq URL for `role` on the test database, with another `sslmode`.
     pub fn url_sslmode(&self, role: &str, sslmode: &str) -> String {
         self.url(role)
@@ -424,6 +503,7 @@ impl Server {
                 ("app_signal", " IN ROLE pg_signal_backend"),
                 ("app_files", " IN ROLE pg_read_server_files"),
                 ("app_writer", ""),
+                ("app_monitor", " IN ROLE pg_monitor"),
             ] {
                 admin
                     .batch_execute(&format!(
@@ -525,7 +605,11 @@ CREATE TABLE shop.big AS SELECT g AS id, md5(g::text) AS payload FROM generate_s
 CREATE TABLE shop.secrets (id integer, secret text);
 INSERT INTO shop.secrets VALUES (1, 'hunter2');
 SELECT lo_from_bytea(0, 'a large object');
+CREATE FUNCTION shop.reprice() RETURNS integer LANGUAGE sql
+    AS 'UPDATE shop.orders SET total = total + 1 RETURNING 1';
 GRANT USAGE ON SCHEMA shop TO app_reader, app_writer;
 GRANT SELECT ON shop.customers, shop.orders, shop.big TO app_reader;
+GRANT USAGE ON SCHEMA shop TO app_monitor;
+GRANT SELECT ON shop.customers, shop.orders, shop.big TO app_monitor;
 GRANT SELECT, INSERT ON shop.orders TO app_writer;
 ";

@@ -120,6 +120,34 @@ pub enum Error {
         message: String,
     },
 
+    /// The namespace is outside the cluster's allow-list ([`Cluster::namespaces`](super::Cluster::namespaces)).
+    #[error("namespace `{namespace}` is not allowed; the allowed namespaces are: {}", .allowed.join(", "))]
+    NamespaceNotAllowed {
+        /// The namespace asked for.
+        namespace: String,
+        /// The namespaces the tools may look at.
+        allowed: Vec<String>,
+    },
+
+    /// The `context` parameter names no configured cluster.
+    #[error("no cluster for context `{context}`; the known contexts are: {}", .available.join(", "))]
+    UnknownContext {
+        /// The context asked for.
+        context: String,
+        /// The contexts configured.
+        available: Vec<String>,
+    },
+
+    /// An argument could not be used (a regex that does not compile, a
+    /// duration or time that cannot be read).
+    #[error("invalid `{argument}`: {message}")]
+    InvalidArgument {
+        /// The parameter.
+        argument: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+
     /// The API server answered 2xx with a body that could not be read.
     #[error("the Kubernetes API server sent an unreadable response: {message}")]
     InvalidResponse {
@@ -135,7 +163,7 @@ pub(crate) enum Target<'a> {
     Pod { namespace: &'a str, pod: &'a str },
     /// A pod's metrics.
     Metrics { namespace: &'a str, pod: &'a str },
-    /// A list of pods.
+    /// A list (pods, events, nodes) or an object other than a pod.
     List,
 }
 

@@ -20,6 +20,8 @@ pub struct ListArgs {
     pub namespace: String,
     /// A label selector to keep only some pods, e.g., '''app=billing-service'''. Optional.
     pub label_selector: Option<String>,
+    /// The kubeconfig context (cluster) to look in. Optional: the default cluster when left out.
+    pub context: Option<String>,
 }
 
 /// `list_kubernetes_pods`: name, ready, status, restarts and age of each pod in a
@@ -52,7 +54,9 @@ impl Tool for PodList {
     }
 
     async fn call(&self, args: ListArgs) -> Result<PodListReport, Error> {
-        self.cluster.pod_list_report(&args).await
+        let cluster = self.cluster.select(args.context.as_deref())?;
+        cluster.allow(&args.namespace)?;
+        cluster.pod_list_report(&args).await
     }
 }
 

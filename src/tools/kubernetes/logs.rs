@@ -15,7 +15,7 @@ use crate::tool::Tool;
 
 const DESCRIPTION: &str = "Retrieves logs from a specific pod in a Kubernetes cluster. Useful for debugging crashes or errors.";
 
-/// `get_kubernetes_pod_logs`: the seed's logs tool.
+/// `get_kubernetes_pod_logs`: a container's recent log, and the previous run's when it restarted.
 ///
 /// Answers with the container's recent log (at most the cluster's `tail_lines`
 /// and `limit_bytes`, sent to the API server as `tailLines` and `limitBytes`).
@@ -52,6 +52,7 @@ impl Tool for PodLogs {
     }
 
     async fn call(&self, args: PodArgs) -> Result<LogsReport, Error> {
+        self.cluster.allow(&args.namespace)?;
         self.cluster
             .logs(
                 &args.namespace,
@@ -64,7 +65,7 @@ impl Tool for PodLogs {
     }
 }
 
-/// The arguments of [`PodLogsWithOptions`]: the seed's three plus `tail_lines` and `previous`.
+/// The arguments of [`PodLogsWithOptions`]: namespace, pod and container plus `tail_lines` and `previous`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 pub struct LogOptionsArgs {
     /// The Kubernetes namespace where the pod is located, e.g., '''default''', '''istio-system'''
@@ -110,6 +111,7 @@ impl Tool for PodLogsWithOptions {
     }
 
     async fn call(&self, args: LogOptionsArgs) -> Result<LogsReport, Error> {
+        self.cluster.allow(&args.namespace)?;
         let runs = match args.previous {
             None => Runs::Auto,
             Some(true) => Runs::Previous,
@@ -127,7 +129,7 @@ impl Tool for PodLogsWithOptions {
     }
 }
 
-/// What a logs tool answers. Serialized with `logs` first, as the seed's tool did.
+/// What a logs tool answers. Serialized with `logs` first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct LogsReport {
@@ -189,9 +191,9 @@ enum Runs {
 }
 
 /// One log, read within its limits.
-struct Fetched {
-    text: String,
-    truncated: bool,
+pub(crate) struct Fetched {
+    pub(crate) text: String,
+    pub(crate) truncated: bool,
     /// The byte limit cut the body, so the newest lines are missing.
     cut_by_bytes: bool,
     /// Complete lines kept.
@@ -282,6 +284,19 @@ impl Cluster {
                 });
             }
         }
+        self.scrub(&mut report.logs);
+        self.scrub_opt(&mut report.state);
+        self.scrub_opt(&mut report.note);
+        if let Some(t) = &mut report.termination {
+            self.scrub_opt(&mut t.message);
+        }
+        if let Some(p) = &mut report.previous {
+            self.scrub_opt(&mut p.logs);
+            self.scrub_opt(&mut p.error);
+            if let Some(t) = &mut p.termination {
+                self.scrub_opt(&mut t.message);
+            }
+        }
         Ok(report)
     }
 
@@ -291,7 +306,7 @@ impl Cluster {
     /// The API server applies `limitBytes` from the start of the `tailLines`
     /// window, so when the byte limit cuts, the newest lines are the ones lost:
     /// ask once more for as many lines as fitted, less a tenth, which keeps the end.
-    async fn fetch_log(
+    pub(crate) async fn fetch_log(
         &self,
         namespace: &str,
         pod_name: &str,

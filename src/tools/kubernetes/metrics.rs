@@ -24,7 +24,7 @@ pub enum Resource {
 
 impl Resource {
     /// The key in `resources.requests`/`limits` and in PodMetrics `usage`.
-    fn key(self) -> &'static str {
+    pub(crate) fn key(self) -> &'static str {
         match self {
             Self::Cpu => "cpu",
             Self::Memory => "memory",
@@ -39,7 +39,7 @@ impl Resource {
         }
     }
 
-    fn format(self, value: f64) -> String {
+    pub(crate) fn format(self, value: f64) -> String {
         match self {
             Self::Cpu => quantity::format_cpu(value),
             Self::Memory => quantity::format_memory(value),
@@ -54,7 +54,7 @@ impl Resource {
     }
 }
 
-/// `get_kubernetes_pod_memory_data`: the seed's memory tool.
+/// `get_kubernetes_pod_memory_data`: a pod's memory usage, request and limit.
 ///
 /// Answers `{"usage": "1Gi", "request": "512Mi", "limit": "1Gi", …}` for the named
 /// container, then the exact bytes, usage as a percent of the limit, restarts
@@ -90,11 +90,12 @@ impl Tool for PodMemory {
     }
 
     async fn call(&self, args: PodArgs) -> Result<ResourceReport, Error> {
+        self.cluster.allow(&args.namespace)?;
         self.cluster.resource_report(&args, Resource::Memory).await
     }
 }
 
-/// `get_kubernetes_pod_cpu_data`: the seed's CPU tool.
+/// `get_kubernetes_pod_cpu_data`: a pod's CPU usage, request and limit.
 ///
 /// As [`PodMemory`], in millicores: `{"usage": "104m", "request": "512m", "limit": "1024m", …}`.
 #[derive(Debug, Clone)]
@@ -125,6 +126,7 @@ impl Tool for PodCpu {
     }
 
     async fn call(&self, args: PodArgs) -> Result<ResourceReport, Error> {
+        self.cluster.allow(&args.namespace)?;
         self.cluster.resource_report(&args, Resource::Cpu).await
     }
 }
@@ -203,16 +205,16 @@ impl Serialize for ResourceReport {
 
 /// The part of a PodMetrics object the tools read.
 #[derive(Debug, Deserialize)]
-struct PodMetrics {
+pub(crate) struct PodMetrics {
     #[serde(default)]
-    containers: Vec<ContainerMetrics>,
+    pub(crate) containers: Vec<ContainerMetrics>,
 }
 
 #[derive(Debug, Deserialize)]
-struct ContainerMetrics {
-    name: String,
+pub(crate) struct ContainerMetrics {
+    pub(crate) name: String,
     #[serde(default)]
-    usage: BTreeMap<String, String>,
+    pub(crate) usage: BTreeMap<String, String>,
 }
 
 /// `pods.metrics.k8s.io`, v1beta1.
@@ -233,7 +235,7 @@ fn counted(pod: &Pod) -> impl Iterator<Item = &Container> {
     )
 }
 
-fn spec_value(container: &Container, which: &str, resource: Resource) -> Option<f64> {
+pub(crate) fn spec_value(container: &Container, which: &str, resource: Resource) -> Option<f64> {
     let resources = container.resources.as_ref()?;
     let map = match which {
         "requests" => resources.requests.as_ref()?,
@@ -243,7 +245,11 @@ fn spec_value(container: &Container, which: &str, resource: Resource) -> Option<
 }
 
 impl Cluster {
-    async fn pod_metrics(&self, namespace: &str, pod_name: &str) -> Result<PodMetrics, Error> {
+    pub(crate) async fn pod_metrics(
+        &self,
+        namespace: &str,
+        pod_name: &str,
+    ) -> Result<PodMetrics, Error> {
         let api = kube::Api::<DynamicObject>::namespaced_with(
             self.client.clone(),
             namespace,
@@ -268,11 +274,11 @@ impl Cluster {
         args: &PodArgs,
         resource: Resource,
     ) -> Result<ResourceReport, Error> {
-        let (pod, metrics) = tokio::join!(
-            self.pod(&args.namespace, &args.pod_name),
-            self.pod_metrics(&args.namespace, &args.pod_name)
-        );
-        let pod = pod?;
+        // The pod decides: when it cannot be had, answer at once rather than
+        // wait on the metrics request, whose answer would not change the outcome.
+        let (pod, metrics) = tokio::try_join!(self.pod(&args.namespace, &args.pod_name), async {
+            Ok(self.pod_metrics(&args.namespace, &args.pod_name).await)
+        })?;
         let (usage, unavailable) = match metrics {
             Ok(m) => {
                 let usage: BTreeMap<String, f64> = m
@@ -292,8 +298,8 @@ impl Cluster {
             .container_name
             .as_deref()
             .filter(|n| !n.trim().is_empty());
-        let regular = pod::containers(&pod);
-        if named.is_some() || regular.len() == 1 {
+        // One container (no sidecar beside it): that container's report.
+        if named.is_some() || counted(&pod).count() == 1 {
             let chosen = pod::choose_container(&pod, &args.pod_name, named)?;
             return Ok(container_report(
                 &pod,

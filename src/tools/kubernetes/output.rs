@@ -16,5 +16,7 @@ serialized_output!(
     super::LogsReport,
     super::ResourceReport,
     super::PodStatusReport,
-    super::PodListReport
+    super::PodListReport,
+    super::Diagnosis,
+    super::SearchReport
 );

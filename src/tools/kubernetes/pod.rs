@@ -112,6 +112,7 @@ pub(crate) fn status<'p>(pod: &'p Pod, name: &str) -> Option<&'p ContainerStatus
     statuses(pod)
         .iter()
         .chain(init_statuses(pod))
+        .chain(ephemeral_statuses(pod))
         .find(|s| s.name == name)
 }
 
@@ -169,6 +170,60 @@ fn describe(pod: &Pod, name: &str) -> String {
     text
 }
 
+/// The names of the pod's ephemeral (debug) containers.
+pub(crate) fn ephemeral_names(pod: &Pod) -> Vec<&str> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.ephemeral_containers.as_deref())
+        .unwrap_or(&[])
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+/// The statuses of the ephemeral containers.
+pub(crate) fn ephemeral_statuses(pod: &Pod) -> &[ContainerStatus] {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.ephemeral_container_statuses.as_deref())
+        .unwrap_or(&[])
+}
+
+/// Whether the init container `name` is a sidecar (`restartPolicy: Always`).
+pub(crate) fn is_sidecar(pod: &Pod, name: &str) -> bool {
+    init_containers(pod)
+        .iter()
+        .any(|c| c.name == name && c.restart_policy.as_deref() == Some("Always"))
+}
+
+/// The init container holding the pod back, when it has a log to read: the
+/// first one, in order, that has neither finished with exit code 0 nor started
+/// as a sidecar, and that runs, ran or is crash-looping.
+pub(crate) fn blocking_init(pod: &Pod) -> Option<&ContainerStatus> {
+    for spec in init_containers(pod) {
+        let status = init_statuses(pod).iter().find(|s| s.name == spec.name)?;
+        let state = status.state.as_ref();
+        let sidecar = spec.restart_policy.as_deref() == Some("Always");
+        if sidecar && status.started == Some(true) {
+            continue;
+        }
+        if state
+            .and_then(|s| s.terminated.as_ref())
+            .is_some_and(|t| t.exit_code == 0)
+        {
+            continue;
+        }
+        let ran = status.restart_count > 0
+            || state.is_some_and(|s| s.running.is_some() || s.terminated.is_some())
+            || status
+                .last_state
+                .as_ref()
+                .is_some_and(|s| s.terminated.is_some());
+        return ran.then_some(status);
+    }
+    None
+}
+
 /// Which container a call is about.
 #[derive(Debug)]
 pub(crate) struct Chosen {
@@ -190,6 +245,7 @@ pub(crate) fn choose_container(
         .iter()
         .chain(init_containers(pod))
         .map(|c| c.name.as_str())
+        .chain(ephemeral_names(pod))
         .collect();
     if let Some(name) = requested.map(str::trim).filter(|n| !n.is_empty()) {
         if all.contains(&name) {
@@ -202,6 +258,18 @@ pub(crate) fn choose_container(
             pod: pod_name.to_owned(),
             container: name.to_owned(),
             available: all.iter().map(|&n| n.to_owned()).collect(),
+        });
+    }
+    // A pod held back by an init container: its log is where the cause is,
+    // the app containers have not started.
+    if let Some(init) = blocking_init(pod) {
+        return Ok(Chosen {
+            name: init.name.clone(),
+            note: Some(format!(
+                "no container named: init container `{}` is holding the pod back ({}), so this is its log; the app containers have not started",
+                init.name,
+                state_text(init.state.as_ref())
+            )),
         });
     }
     let regular = containers(pod);

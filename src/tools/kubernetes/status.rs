@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::error::{Error, Target};
 use super::pod::{self, Termination};
-use super::{Cluster, PodArgs};
+use super::{Cluster, PodArgs, PodContextArgs};
 use crate::tool::Tool;
 
 /// `get_kubernetes_pod_status`: what `kubectl describe pod` tells, compact.
@@ -32,7 +32,7 @@ impl PodStatus {
 
 impl Tool for PodStatus {
     const NAME: &'static str = "get_kubernetes_pod_status";
-    type Args = PodArgs;
+    type Args = PodContextArgs;
     type Output = PodStatusReport;
     type Error = Error;
 
@@ -44,8 +44,26 @@ impl Tool for PodStatus {
         "Retrieves the status of a specific pod in a Kubernetes cluster: phase, conditions, each container's state, restarts and last termination (e.g. OOMKilled, exit code), and recent events. Useful to see why a pod is not ready or keeps restarting.".into()
     }
 
-    async fn call(&self, args: PodArgs) -> Result<PodStatusReport, Error> {
-        self.cluster.pod_status_report(&args).await
+    async fn call(&self, args: PodContextArgs) -> Result<PodStatusReport, Error> {
+        let cluster = self.cluster.select(args.context.as_deref())?;
+        cluster.allow(&args.namespace)?;
+        let mut report = cluster.pod_status_report(&args.pod_args()).await?;
+        cluster.scrub_opt(&mut report.reason);
+        cluster.scrub_opt(&mut report.message);
+        for text in report.conditions.iter_mut().chain(report.events.iter_mut()) {
+            cluster.scrub(text);
+        }
+        for c in report
+            .containers
+            .iter_mut()
+            .chain(report.init_containers.iter_mut())
+        {
+            cluster.scrub(&mut c.state);
+            if let Some(t) = &mut c.last_termination {
+                cluster.scrub_opt(&mut t.message);
+            }
+        }
+        Ok(report)
     }
 }
 
@@ -116,24 +134,32 @@ impl ContainerReport {
     }
 }
 
-/// When an event last happened: `lastTimestamp`, else `eventTime`, else `firstTimestamp`,
-/// else its creation.
-fn event_time(e: &Event) -> Option<k8s_openapi::jiff::Timestamp> {
-    e.last_timestamp
+/// When an event last happened: `series.lastObservedTime` (events.k8s.io), else
+/// `lastTimestamp`, else `eventTime`, else `firstTimestamp`, else its creation.
+pub(crate) fn event_time(e: &Event) -> Option<k8s_openapi::jiff::Timestamp> {
+    e.series
         .as_ref()
+        .and_then(|s| s.last_observed_time.as_ref())
         .map(|t| t.0)
+        .or_else(|| e.last_timestamp.as_ref().map(|t| t.0))
         .or_else(|| e.event_time.as_ref().map(|t| t.0))
         .or_else(|| e.first_timestamp.as_ref().map(|t| t.0))
         .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
+/// How many times an event happened: `count`, or `series.count` for events
+/// written through events.k8s.io.
+pub(crate) fn count(e: &Event) -> Option<i32> {
+    e.count.or_else(|| e.series.as_ref().and_then(|s| s.count))
+}
+
 /// `2025-06-10T09:45:20Z Warning BackOff (x14, istio-proxy): Back-off restarting …`.
-fn event_line(e: &Event) -> String {
+pub(crate) fn event_line(e: &Event) -> String {
     let time = event_time(e).map_or_else(|| "-".to_owned(), |t| t.to_string());
     let kind = e.type_.as_deref().unwrap_or("Normal");
     let reason = e.reason.as_deref().unwrap_or("");
     let mut detail = Vec::new();
-    if let Some(n) = e.count.filter(|&n| n > 1) {
+    if let Some(n) = count(e).filter(|&n| n > 1) {
         detail.push(format!("x{n}"));
     }
     if let Some(container) = e
@@ -157,7 +183,7 @@ fn event_line(e: &Event) -> String {
     format!("{time} {kind} {reason}{detail}: {message}")
 }
 
-fn condition_line(c: &k8s_openapi::api::core::v1::PodCondition) -> String {
+pub(crate) fn condition_line(c: &k8s_openapi::api::core::v1::PodCondition) -> String {
     let mut line = format!("{}={}", c.type_, c.status);
     if c.status != "True" {
         match (c.reason.as_deref(), c.message.as_deref()) {
@@ -172,11 +198,9 @@ fn condition_line(c: &k8s_openapi::api::core::v1::PodCondition) -> String {
 
 impl Cluster {
     async fn pod_status_report(&self, args: &PodArgs) -> Result<PodStatusReport, Error> {
-        let (pod, events) = tokio::join!(
-            self.pod(&args.namespace, &args.pod_name),
-            self.events(&args.namespace, &args.pod_name)
-        );
-        let pod = pod?;
+        let (pod, events) = tokio::try_join!(self.pod(&args.namespace, &args.pod_name), async {
+            Ok(self.events(&args.namespace, &args.pod_name).await)
+        })?;
         if let Some(name) = args
             .container_name
             .as_deref()
@@ -244,10 +268,41 @@ impl Cluster {
     }
 
     /// The events about a pod (any age the API server still keeps, ~1 h by default).
-    async fn events(&self, namespace: &str, pod_name: &str) -> Result<Vec<Event>, Error> {
+    pub(crate) async fn events(
+        &self,
+        namespace: &str,
+        pod_name: &str,
+    ) -> Result<Vec<Event>, Error> {
         let api = kube::Api::<Event>::namespaced(self.client.clone(), namespace);
         let params = ListParams::default().fields(&format!("involvedObject.name={pod_name}"));
         let list = self.bounded(api.list(&params), Target::List).await?;
         Ok(list.items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_series_event_counts_and_dates_like_a_core_one() {
+        let e: Event = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p.1", "namespace": "orders", "creationTimestamp": "2025-06-10T10:00:00Z"},
+            "involvedObject": {"kind": "Pod", "name": "p", "fieldPath": "spec.containers{app}"},
+            "reason": "BackOff",
+            "message": "Back-off restarting failed container app",
+            "type": "Warning",
+            "eventTime": "2025-06-10T10:00:01.000000Z",
+            "series": {"count": 7, "lastObservedTime": "2025-06-10T10:30:00.000000Z"},
+            "firstTimestamp": null,
+            "lastTimestamp": null,
+            "count": null
+        }))
+        .unwrap();
+        assert_eq!(count(&e), Some(7));
+        assert_eq!(
+            event_line(&e),
+            "2025-06-10T10:30:00Z Warning BackOff (x7, app): Back-off restarting failed container app"
+        );
     }
 }

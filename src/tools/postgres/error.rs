@@ -1,4 +1,5 @@
-//! [`QueryError`]: why a query gave no result, in words the model can act on.
+//! [`QueryError`]: why a query gave no result, in words the model can act on;
+//! [`SetupError`]: why a [`Database`](super::Database) could not be made.
 
 use std::fmt;
 use std::time::Duration;
@@ -35,6 +36,136 @@ pub enum QueryError {
     /// The database could not be reached, or the connection broke.
     #[error("the database is unavailable ({0}); try again later")]
     Unavailable(String),
+}
+
+/// Why [`Builder::connect`](super::Builder::connect) made no
+/// [`Database`](super::Database); carried by [`Error::Postgres`](crate::Error::Postgres).
+///
+/// The sources are tokio-postgres, deadpool and rustls errors, which are not
+/// part of this crate's stable API. None of them holds the password.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// [`Database::from_env`](super::Database::from_env) found no `DATABASE_URL`.
+    #[error("DATABASE_URL is not set")]
+    MissingUrl,
+
+    /// The connection string (URL or key=value pairs) could not be read, or
+    /// holds an unknown setting or value.
+    #[error("invalid connection string")]
+    ConnectionString(#[source] tokio_postgres::Error),
+
+    /// `sslmode` asks for TLS, but the crate was built without the
+    /// `postgres-rustls` feature.
+    #[error("sslmode={0} needs the `postgres-rustls` feature")]
+    TlsUnsupported(&'static str),
+
+    /// `sslmode=verify-ca` or `verify-full`, and the system has no trusted
+    /// root certificate.
+    #[error("no trusted root certificates found on this system for sslmode=verify-full")]
+    NoRootCertificates,
+
+    /// The TLS client could not be set up.
+    #[error("TLS setup failed")]
+    Tls(#[source] Box<dyn std::error::Error + Send + Sync>),
+
+    /// The database server could not be reached: connection refused, timed
+    /// out, unknown host, or closed before it answered.
+    #[error("could not reach the database server")]
+    Unreachable(#[source] tokio_postgres::Error),
+
+    /// The TLS handshake failed, e.g. the server's certificate was refused
+    /// (`sslmode=verify-full` against a self-signed certificate).
+    #[error("the TLS handshake with the database server failed")]
+    Handshake(#[source] tokio_postgres::Error),
+
+    /// The server answered and refused the connection: failed
+    /// authentication, unknown role or database, too many connections.
+    #[error("the database server refused the connection")]
+    Rejected(#[source] tokio_postgres::Error),
+
+    /// Connecting failed for another reason (e.g. a password the server asks
+    /// for was not given).
+    #[error("could not connect to the database")]
+    Connect(#[source] tokio_postgres::Error),
+
+    /// No connection was made within the connect timeout.
+    #[error("no connection to the database within {0:?}")]
+    ConnectTimeout(Duration),
+
+    /// The connection pool could not be built.
+    #[error("could not build the connection pool")]
+    PoolBuild(#[source] deadpool_postgres::BuildError),
+
+    /// The pool failed for a reason of its own.
+    #[error("the connection pool failed")]
+    Pool(#[source] deadpool_postgres::PoolError),
+
+    /// The query that checks the role's privileges failed.
+    #[error("the privilege check failed")]
+    PrivilegeCheck(#[source] tokio_postgres::Error),
+
+    /// The role is a superuser, may write, or belongs to a role that reads
+    /// server files, runs programs or signals other sessions, and
+    /// [`Builder::allow_privileged`](super::Builder::allow_privileged) was
+    /// not given.
+    #[error(
+        "refusing a privileged role for a read-only tool: {}; connect as a read-only role or call `allow_privileged(true)`",
+        .problems.join("; ")
+    )]
+    PrivilegedRole {
+        /// The role connected as.
+        role: String,
+        /// Each reason, e.g. "role `app` may write to tables (public.orders)".
+        problems: Vec<String>,
+    },
+}
+
+impl SetupError {
+    /// Sorts a connection failure: refused by the server, TLS handshake,
+    /// transport, or other.
+    pub(crate) fn connect(e: tokio_postgres::Error) -> Self {
+        if e.as_db_error().is_some() {
+            return Self::Rejected(e);
+        }
+        let mut tls = false;
+        let mut io = false;
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(s) = source {
+            if let Some(io_error) = s.downcast_ref::<std::io::Error>() {
+                io = true;
+                tls |= io_error.get_ref().is_some_and(|inner| is_tls(inner));
+            }
+            tls |= is_tls(s);
+            source = s.source();
+        }
+        if tls {
+            Self::Handshake(e)
+        } else if io {
+            Self::Unreachable(e)
+        } else {
+            Self::Connect(e)
+        }
+    }
+
+    /// Sorts a failure to get the first connection from the pool.
+    pub(crate) fn pool(e: deadpool_postgres::PoolError, connect_timeout: Duration) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => Self::connect(e),
+            deadpool_postgres::PoolError::Timeout(_) => Self::ConnectTimeout(connect_timeout),
+            other => Self::Pool(other),
+        }
+    }
+}
+
+#[cfg(feature = "postgres-rustls")]
+fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.is::<rustls::Error>()
+}
+
+#[cfg(not(feature = "postgres-rustls"))]
+fn is_tls(_: &(dyn std::error::Error + 'static)) -> bool {
+    false
 }
 
 /// An error reported by the PostgreSQL server.

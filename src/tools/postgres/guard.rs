@@ -6,6 +6,8 @@
 //! `X'…'`), quoted identifiers and dollar quotes, so keywords hidden in them
 //! neither refuse nor pass a statement.
 
+use super::functions;
+
 /// What the lexer keeps of a statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
@@ -19,7 +21,7 @@ enum Token {
     Close,
     /// A double-quoted identifier, unquoted (`"a""b"` → `a"b`).
     Quoted(String),
-    /// A `U&"…"` identifier, whose escapes the lexer does not decode.
+    /// A `U&"…"` identifier whose escapes could not be decoded.
     UnicodeQuoted,
     /// Anything else: literals, quoted identifiers, operators, parameters.
     Other,
@@ -64,6 +66,22 @@ pub(crate) fn check(sql: &str) -> Result<(), String> {
     }
 }
 
+/// Checks a query for `explain_postgres_query`: everything [`check`] checks,
+/// and it must be a query (`SELECT`, `WITH`, `VALUES`, `TABLE`), since the
+/// tool puts `EXPLAIN` in front of it.
+pub(crate) fn check_explainable(sql: &str) -> Result<(), String> {
+    check(sql)?;
+    match lex(sql).iter().find(|t| **t != Token::Open) {
+        Some(Token::Word(w)) if matches!(w.as_str(), "SELECT" | "WITH" | "VALUES" | "TABLE") => {
+            Ok(())
+        }
+        _ => Err(
+            "give the query itself (SELECT, WITH … SELECT, VALUES or TABLE), without EXPLAIN or its options"
+                .into(),
+        ),
+    }
+}
+
 /// The refusal for a statement whose first keyword is not allowed.
 fn refusal_for(keyword: &str) -> String {
     let why = match keyword {
@@ -102,35 +120,27 @@ fn explain_analyzes(body: &[Token]) -> bool {
     }
 }
 
-/// Functions that act on other sessions. PostgreSQL lets any role signal the
-/// backends of its own role, so a read-only role could still end the pool's
-/// other connections (or the application's, if it shares the role): no
-/// read-only transaction or privilege check stops that.
-const SIGNALLING: [&str; 3] = [
-    "pg_terminate_backend",
-    "pg_cancel_backend",
-    "pg_log_backend_memory_contexts",
-];
-
-/// Refuses calls of [`SIGNALLING`] functions, however they are spelled
-/// (`pg_catalog.` prefix, any case, double quotes), and calls through
-/// `U&"…"` names the lexer cannot read.
+/// Refuses calls of the functions [`functions::refused`] names, however
+/// they are spelled: any case, schema-qualified, double-quoted, `U&"…"` with
+/// or without `UESCAPE`, in the select list, `FROM`, `LATERAL` or nested.
+/// A `U&"…"` name whose escapes cannot be read is refused too.
 fn check_functions(body: &[Token]) -> Result<(), String> {
     for pair in body.windows(2) {
         let [name, Token::Open] = pair else { continue };
         let called = match name {
-            Token::Word(w) => w.to_lowercase(),
+            Token::Word(w) => w.to_ascii_lowercase(),
             Token::Quoted(q) => q.clone(),
             Token::UnicodeQuoted => {
                 return Err(format!(
-                    "functions named with U&\"…\" escapes are not allowed; write the name plainly; {ALLOWED}"
+                    "a function named with unreadable U&\"…\" escapes is not allowed; write the name plainly; {ALLOWED}"
                 ));
             }
             _ => continue,
         };
-        if SIGNALLING.contains(&called.as_str()) {
+        if let Some(class) = functions::refused(&called) {
             return Err(format!(
-                "`{called}` signals other database sessions and is not allowed; {ALLOWED}"
+                "`{called}` {} and is not allowed, whatever the role; {ALLOWED}",
+                class.reason()
             ));
         }
     }
@@ -239,7 +249,8 @@ fn lex(sql: &str) -> Vec<Token> {
                     i += 1;
                 }
                 let word: String = chars.get(start..i).unwrap_or_default().iter().collect();
-                let upper = word.to_uppercase();
+                // PostgreSQL folds only ASCII letters of unquoted names.
+                let upper = word.to_ascii_uppercase();
                 match (upper.as_str(), at(i)) {
                     // E'…' escapes backslashes; B'…', X'…', N'…' are plain.
                     ("E", Some('\'')) => {
@@ -250,15 +261,25 @@ fn lex(sql: &str) -> Vec<Token> {
                         i = skip_quoted(&chars, i, '\'', false);
                         tokens.push(Token::Other);
                     }
-                    // U&'…' and U&"…".
+                    // U&'…' and U&"…", with an optional UESCAPE clause.
                     ("U", Some('&')) if matches!(at(i + 1), Some('\'' | '"')) => {
                         let quote = at(i + 1).unwrap_or('\'');
-                        i = skip_quoted(&chars, i + 1, quote, false);
-                        tokens.push(if quote == '"' {
-                            Token::UnicodeQuoted
+                        let open = i + 1;
+                        i = skip_quoted(&chars, open, quote, false);
+                        let (escape, after) = uescape(&chars, i);
+                        if quote == '"' {
+                            let raw = chars.get(open + 1..i.saturating_sub(1).max(open + 1));
+                            let raw: String = raw.unwrap_or_default().iter().collect();
+                            tokens.push(
+                                decode_unicode(&raw.replace("\"\"", "\""), escape)
+                                    .map_or(Token::UnicodeQuoted, Token::Quoted),
+                            );
                         } else {
-                            Token::Other
-                        });
+                            tokens.push(Token::Other);
+                        }
+                        if let Some(after) = after {
+                            i = after;
+                        }
                     }
                     _ => tokens.push(Token::Word(upper)),
                 }
@@ -278,6 +299,114 @@ fn is_ident_start(c: char) -> bool {
 
 fn is_ident_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || c == '$' || !c.is_ascii()
+}
+
+/// Skips whitespace and comments from `i`; returns the next index.
+fn skip_blank(chars: &[char], mut i: usize) -> usize {
+    loop {
+        match (chars.get(i), chars.get(i + 1)) {
+            (Some(c), _) if c.is_whitespace() => i += 1,
+            (Some('-'), Some('-')) => {
+                while chars.get(i).is_some_and(|&c| c != '\n') {
+                    i += 1;
+                }
+            }
+            (Some('/'), Some('*')) => {
+                let mut depth = 0usize;
+                while let Some(&c) = chars.get(i) {
+                    if c == '/' && chars.get(i + 1) == Some(&'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if c == '*' && chars.get(i + 1) == Some(&'/') {
+                        depth = depth.saturating_sub(1);
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            _ => return i,
+        }
+    }
+}
+
+/// Reads a `UESCAPE 'c'` clause after a `U&` literal ending before `i`:
+/// the escape character (default `\\`) and the index after the clause.
+fn uescape(chars: &[char], i: usize) -> (Option<char>, Option<usize>) {
+    let word_at = skip_blank(chars, i);
+    let word: String = chars
+        .get(word_at..word_at + 7)
+        .unwrap_or_default()
+        .iter()
+        .collect();
+    let word_ends = !chars.get(word_at + 7).copied().is_some_and(is_ident_char);
+    if !word.eq_ignore_ascii_case("UESCAPE") || !word_ends {
+        return (Some('\\'), None);
+    }
+    let quote_at = skip_blank(chars, word_at + 7);
+    match (
+        chars.get(quote_at),
+        chars.get(quote_at + 1),
+        chars.get(quote_at + 2),
+    ) {
+        (Some('\''), Some(&c), Some('\'')) if c != '\'' => (Some(c), Some(quote_at + 3)),
+        // Not a readable one-character escape: the name cannot be decoded.
+        _ => (
+            None,
+            Some(skip_quoted(chars, quote_at, '\'', false).max(quote_at + 1)),
+        ),
+    }
+}
+
+/// Decodes the escapes of a `U&"…"` identifier (`\\XXXX`, `\\+XXXXXX`, a
+/// doubled escape, surrogate pairs), as PostgreSQL does; `None` when they
+/// are not valid.
+fn decode_unicode(raw: &str, escape: Option<char>) -> Option<String> {
+    let escape = escape?;
+    let chars: Vec<char> = raw.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    let mut high: Option<u32> = None;
+    while let Some(&c) = chars.get(i) {
+        if c != escape {
+            if high.is_some() {
+                return None;
+            }
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        if chars.get(i + 1) == Some(&escape) {
+            if high.is_some() {
+                return None;
+            }
+            out.push(escape);
+            i += 2;
+            continue;
+        }
+        let (start, len) = if chars.get(i + 1) == Some(&'+') {
+            (i + 2, 6)
+        } else {
+            (i + 1, 4)
+        };
+        let hex: String = chars.get(start..start + len)?.iter().collect();
+        let code = u32::from_str_radix(&hex, 16).ok()?;
+        i = start + len;
+        match (high.take(), code) {
+            (None, 0xD800..=0xDBFF) => high = Some(code),
+            (Some(h), 0xDC00..=0xDFFF) => {
+                out.push(char::from_u32(
+                    0x10000 + ((h - 0xD800) << 10) + (code - 0xDC00),
+                )?);
+            }
+            (Some(_), _) => return None,
+            (None, code) => out.push(char::from_u32(code).filter(|&c| c != '\0')?),
+        }
+    }
+    high.is_none().then_some(out)
 }
 
 /// Skips a quoted run starting at `start` (the opening quote); a doubled quote
@@ -355,10 +484,101 @@ mod tests {
         ] {
             refused(sql, "signals other database sessions");
         }
-        refused("SELECT U&\"\\0070g_cancel_backend\"(1)", "U&");
+        refused(
+            "SELECT U&\"\\0070g_cancel_backend\"(1)",
+            "signals other database sessions",
+        );
         ok("SELECT 'pg_terminate_backend(1)'");
         ok("SELECT \"pg_terminate_backend\" FROM t");
         ok("SELECT a.\"we\"\"ird\"(1) FROM t a");
+    }
+
+    #[test]
+    fn side_effect_functions_are_refused_wherever_they_appear() {
+        for (sql, needle) in [
+            (
+                "SELECT dblink_exec('dbname=app', 'DROP TABLE t')",
+                "dblink_exec",
+            ),
+            (
+                "SELECT * FROM dblink('dbname=app', 'SELECT 1') AS t(a int)",
+                "dblink",
+            ),
+            ("SELECT public.DBLINK_EXEC('x', 'y')", "dblink_exec"),
+            ("SELECT \"public\".\"dblink_exec\"('x', 'y')", "dblink_exec"),
+            (
+                "SELECT lo_export(oid, '/tmp/x') FROM pg_largeobject_metadata",
+                "lo_export",
+            ),
+            ("SELECT pg_catalog . lo_import ('/etc/passwd')", "lo_import"),
+            ("SELECT lo_export/**/(1, '/tmp/x')", "lo_export"),
+            ("SELECT lo_export -- c\n (1, '/tmp/x')", "lo_export"),
+            (
+                "SELECT x FROM t WHERE EXISTS (SELECT lowrite(0, 'x'))",
+                "lowrite",
+            ),
+            ("SELECT * FROM pg_ls_dir('.')", "pg_ls_dir"),
+            (
+                "SELECT * FROM t, LATERAL pg_read_file('/etc/passwd') f",
+                "pg_read_file",
+            ),
+            ("SELECT set_config('role', 'x', false)", "set_config"),
+            ("SELECT pg_notify('c', 'm')", "pg_notify"),
+            (
+                "SELECT pg_try_advisory_xact_lock(1)",
+                "pg_try_advisory_xact_lock",
+            ),
+            ("SELECT pg_advisory_unlock_all()", "pg_advisory_unlock_all"),
+            (
+                "SELECT pg_import_system_collations('pg_catalog')",
+                "pg_import_system_collations",
+            ),
+            ("SELECT nextval('s')", "nextval"),
+            (
+                "SELECT query_to_xml('DELETE FROM t', true, true, '')",
+                "query_to_xml",
+            ),
+            (
+                "WITH x AS (SELECT pg_reload_conf()) SELECT * FROM x",
+                "pg_reload_conf",
+            ),
+            ("VALUES (pg_switch_wal())", "pg_switch_wal"),
+            ("EXPLAIN SELECT lo_unlink(1)", "lo_unlink"),
+            (
+                "SELECT * FROM ROWS FROM (pg_logical_slot_get_changes('s', NULL, NULL))",
+                "pg_logical",
+            ),
+            // U&"…" names, decoded as the server decodes them.
+            ("SELECT U&\"lo\\005fexport\"(1, '/tmp/x')", "lo_export"),
+            ("SELECT U&\"\\+00006co_export\"(1, '/tmp/x')", "lo_export"),
+            (
+                "SELECT U&\"lo!005fexport\" UESCAPE '!' (1, '/tmp/x')",
+                "lo_export",
+            ),
+            (
+                "SELECT U&\"dblink!005fexec\" /* c */ uescape\n'!'('a', 'b')",
+                "dblink_exec",
+            ),
+            (
+                "SELECT U&\"\\D83D\\DE00x\"(1), U&\"set\\005Fconfig\"('a', 'b', true)",
+                "set_config",
+            ),
+        ] {
+            let err = check(sql).expect_err(sql);
+            assert!(
+                err.contains(needle) && err.contains("whatever the role"),
+                "{sql}: {err}"
+            );
+        }
+        refused("SELECT U&\"lo\\zzzzexport\"(1)", "unreadable");
+        refused("SELECT U&\"lo!005fexport\" UESCAPE '!!' (1)", "unreadable");
+        // Names in strings, column names and look-alikes pass.
+        ok("SELECT 'lo_export(1)', \"dblink\" FROM t");
+        ok("SELECT U&\"lo\\005fexport\" FROM t");
+        ok("SELECT currval('s'), lastval(), pg_sleep(0.1), table_to_xml('t', true, true, '')");
+        ok("SELECT pg_blocking_pids(pid), txid_current_if_assigned() FROM pg_stat_activity");
+        ok("SELECT locale(1), lower(x), U&\"d\\0061t\\+000061\"(2)");
+        ok("SELECT U&'lo\\005fexport(1)' UESCAPE '\\'");
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! Read-only PostgreSQL tools: [`RunQuery`] (`run_postgres_query`) and
-//! [`DescribeSchema`] (`get_postgres_schema`), over one [`Database`].
+//! Read-only PostgreSQL tools over one [`Database`]: [`RunQuery`]
+//! (`run_postgres_query`), [`DescribeSchema`] (`get_postgres_schema`), and the
+//! troubleshooting tools [`GetActivity`] (`get_postgres_activity`),
+//! [`GetLocks`] (`get_postgres_locks`), [`ExplainQuery`]
+//! (`explain_postgres_query`) and [`GetHealth`] (`get_postgres_health`).
 //!
 //! ```no_run
 //! use toolcall::ToolRegistry;
@@ -7,6 +10,9 @@
 //!
 //! # async fn example() -> toolcall::Result<()> {
 //! let db = Database::from_env().max_rows(100).connect().await?;
+//! // Every read-only tool at once…
+//! let registry: ToolRegistry = db.tools();
+//! // …or only some.
 //! let registry = ToolRegistry::new()
 //!     .with(db.query_tool())
 //!     .with(db.schema_tool());
@@ -15,8 +21,12 @@
 //!
 #![doc = include_str!("../../docs/postgres.md")]
 
+mod activity;
 mod error;
+mod explain;
+mod functions;
 mod guard;
+mod health;
 mod output;
 mod privileges;
 mod query;
@@ -26,17 +36,26 @@ mod tls;
 mod types;
 
 use std::fmt;
-use std::str::FromStr;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use deadpool_postgres::{Pool, Runtime};
+use deadpool_postgres::{Pool, Runtime, Transaction};
 use tokio_postgres::Config;
 
-pub use error::{DbError, QueryError};
-pub use query::{Column, QueryArgs, QueryResult, RunQuery};
+pub use activity::{
+    ActivityArgs, ActivityReport, GetActivity, GetLocks, Lock, LocksArgs, LocksReport, Session,
+};
+pub use error::{DbError, QueryError, SetupError};
+pub use explain::{ExplainArgs, ExplainQuery, Plan};
+pub use health::{
+    Connections, GetHealth, HealthArgs, HealthReport, OpenTransaction, ReplicaLag, Replication,
+    TopQuery,
+};
+pub use query::{Column, CutColumn, QueryArgs, QueryResult, RunQuery};
 pub use schema::{DescribeSchema, SchemaArgs};
 
+use crate::ToolRegistry;
 use crate::error::{Error, Result};
 use session::Lease;
 use tls::{Connector, SslMode};
@@ -50,6 +69,7 @@ pub(crate) struct Limits {
     pub(crate) statement_timeout: Duration,
     pub(crate) lock_timeout: Duration,
     pub(crate) deadline: Option<Duration>,
+    pub(crate) explain_analyze: bool,
 }
 
 impl Default for Limits {
@@ -61,6 +81,7 @@ impl Default for Limits {
             statement_timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(1),
             deadline: None,
+            explain_analyze: false,
         }
     }
 }
@@ -103,6 +124,7 @@ struct Inner {
     pool: Pool,
     connector: Connector,
     limits: Limits,
+    warnings: Vec<String>,
 }
 
 impl fmt::Debug for Database {
@@ -110,19 +132,24 @@ impl fmt::Debug for Database {
         f.debug_struct("Database")
             .field("limits", &self.inner.limits)
             .field("tls", &self.inner.connector)
+            .field("warnings", &self.inner.warnings)
             .finish_non_exhaustive()
     }
 }
 
 /// What one call runs inside its read-only transaction.
-enum Job<'a> {
-    Query(&'a str),
-    Schema(Option<&'a str>),
-}
+pub(crate) trait Job: Sync {
+    /// What the call returns.
+    type Output: Send;
 
-enum Output {
-    Query(QueryResult),
-    Schema(String),
+    /// Runs inside `BEGIN READ ONLY` with the timeouts set; the transaction
+    /// is rolled back afterwards whatever happens.
+    fn run<'a>(
+        &'a self,
+        tx: &'a Transaction<'_>,
+        limits: &'a Limits,
+        started: Instant,
+    ) -> impl Future<Output = Result<Self::Output, QueryError>> + Send + 'a;
 }
 
 impl Database {
@@ -131,11 +158,7 @@ impl Database {
     /// key=value pairs (`host=… user=… dbname=…`).
     #[must_use]
     pub fn builder(conninfo: &str) -> Builder {
-        let (conninfo, mode) = tls::split_sslmode(conninfo);
-        let source = Config::from_str(&conninfo)
-            .map(|config| (config, mode))
-            .map_err(|e| format!("invalid connection string: {e}"));
-        Builder::new(source)
+        Builder::new(tls::parse(conninfo))
     }
 
     /// Starts a builder from the `DATABASE_URL` environment variable.
@@ -143,7 +166,7 @@ impl Database {
     pub fn from_env() -> Builder {
         match std::env::var("DATABASE_URL") {
             Ok(url) => Self::builder(&url),
-            Err(_) => Builder::new(Err("DATABASE_URL is not set".into())),
+            Err(_) => Builder::new(Err(SetupError::MissingUrl)),
         }
     }
 
@@ -167,6 +190,102 @@ impl Database {
         DescribeSchema::new(self.clone())
     }
 
+    /// The `get_postgres_activity` tool over this database.
+    #[must_use]
+    pub fn activity_tool(&self) -> GetActivity {
+        GetActivity::new(self.clone())
+    }
+
+    /// The `get_postgres_locks` tool over this database.
+    #[must_use]
+    pub fn locks_tool(&self) -> GetLocks {
+        GetLocks::new(self.clone())
+    }
+
+    /// The `explain_postgres_query` tool over this database.
+    #[must_use]
+    pub fn explain_tool(&self) -> ExplainQuery {
+        ExplainQuery::new(self.clone())
+    }
+
+    /// The `get_postgres_health` tool over this database.
+    #[must_use]
+    pub fn health_tool(&self) -> GetHealth {
+        GetHealth::new(self.clone())
+    }
+
+    /// A registry of every read-only tool over this database: query, schema,
+    /// activity, locks, explain and health.
+    #[must_use]
+    pub fn tools(&self) -> ToolRegistry {
+        ToolRegistry::new()
+            .with(self.query_tool())
+            .with(self.schema_tool())
+            .with(self.activity_tool())
+            .with(self.locks_tool())
+            .with(self.explain_tool())
+            .with(self.health_tool())
+    }
+
+    /// Every read-only tool ([`Database::tools`]) on a database connected on first use:
+    /// `builder` makes the builder (e.g. `Database::from_env`) when a call needs a
+    /// connection, and the connection goes through [`Builder::connect`]'s checks. A
+    /// server can so start at once and always list its tools; a missing or refused
+    /// configuration (no `DATABASE_URL`, a superuser, a server that is down) is that
+    /// call's answer, saying what to set, and the next call tries again.
+    ///
+    /// ```
+    /// use toolcall::tools::postgres::Database;
+    ///
+    /// let tools = Database::lazy_tools(Database::from_env);
+    /// assert!(tools.get("run_postgres_query").is_some());
+    /// ```
+    #[must_use]
+    pub fn lazy_tools<F>(builder: F) -> ToolRegistry
+    where
+        F: Fn() -> Builder + Send + Sync + 'static,
+    {
+        // A pool that is never used (deadpool connects on first use): it only
+        // describes the tools.
+        let template = Pool::builder(Connector::Plain.manager(Config::new()))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map(|pool| {
+                Database {
+                    inner: Arc::new(Inner {
+                        pool,
+                        connector: Connector::Plain,
+                        limits: Limits::default(),
+                        warnings: Vec::new(),
+                    }),
+                }
+                .tools()
+            })
+            .unwrap_or_default();
+        ToolRegistry::lazy(template, move || {
+            let connecting = builder().connect();
+            async move {
+                connecting.await.map(|db| db.tools()).map_err(|e| {
+                    format!(
+                        "the database is not available ({}); set DATABASE_URL to the connection \
+                         string of a read-only role (see the role recipe in the docs)",
+                        crate::error::chain(&e)
+                    )
+                })
+            }
+        })
+    }
+
+    /// What the start-up check reported without refusing the role: side-effect
+    /// functions (`dblink*`, the large-object writers) it may still execute.
+    /// The tools refuse those calls by name; revoking `EXECUTE` closes the
+    /// path through the database's own functions too. Each is also logged with
+    /// `tracing` at `warn` level.
+    #[must_use]
+    pub fn warnings(&self) -> &[String] {
+        &self.inner.warnings
+    }
+
     /// Runs one read-only query, as the `run_postgres_query` tool does.
     ///
     /// # Errors
@@ -174,10 +293,7 @@ impl Database {
     /// lock timeout, or database unavailable.
     pub async fn query(&self, sql: &str) -> Result<QueryResult, QueryError> {
         guard::check(sql).map_err(QueryError::Refused)?;
-        match self.run(Job::Query(sql)).await? {
-            Output::Query(result) => Ok(result),
-            Output::Schema(_) => Err(QueryError::Unavailable("internal mix-up".into())),
-        }
+        self.run(&query::Fetch(sql)).await
     }
 
     /// Describes the readable tables and views, as the `get_postgres_schema` tool does.
@@ -185,22 +301,53 @@ impl Database {
     /// # Errors
     /// A [`QueryError`], as for [`Database::query`].
     pub async fn schema(&self, only: Option<&str>) -> Result<String, QueryError> {
-        match self.run(Job::Schema(only)).await? {
-            Output::Schema(text) => Ok(text),
-            Output::Query(_) => Err(QueryError::Unavailable("internal mix-up".into())),
-        }
+        self.run(&schema::Describe(only)).await
+    }
+
+    /// The sessions and who blocks whom, as the `get_postgres_activity` tool does.
+    ///
+    /// # Errors
+    /// A [`QueryError`], as for [`Database::query`].
+    pub async fn activity(&self, args: &ActivityArgs) -> Result<ActivityReport, QueryError> {
+        self.run(&activity::ReadActivity(args)).await
+    }
+
+    /// The locks waited for and held, as the `get_postgres_locks` tool does.
+    ///
+    /// # Errors
+    /// A [`QueryError`], as for [`Database::query`].
+    pub async fn locks(&self, args: &LocksArgs) -> Result<LocksReport, QueryError> {
+        self.run(&activity::ReadLocks(args)).await
+    }
+
+    /// The plan of one query, as the `explain_postgres_query` tool does.
+    ///
+    /// # Errors
+    /// A [`QueryError`], as for [`Database::query`]; refused when `analyze`
+    /// is asked for and [`Builder::allow_explain_analyze`] was not given.
+    pub async fn explain(&self, sql: &str, analyze: bool) -> Result<Plan, QueryError> {
+        let job = explain::Explain::checked(sql, analyze, &self.inner.limits)?;
+        self.run(&job).await
+    }
+
+    /// A health summary, as the `get_postgres_health` tool does.
+    ///
+    /// # Errors
+    /// A [`QueryError`], as for [`Database::query`].
+    pub async fn health(&self, args: &HealthArgs) -> Result<HealthReport, QueryError> {
+        self.run(&health::ReadHealth(args)).await
     }
 
     /// Takes a connection, runs the job under the client deadline, and leaves
     /// the connection clean (or closes it).
-    async fn run(&self, job: Job<'_>) -> Result<Output, QueryError> {
+    async fn run<J: Job>(&self, job: &J) -> Result<J::Output, QueryError> {
         let started = Instant::now();
         let inner = &self.inner;
         let deadline = inner.limits.deadline();
         let mut lease = Lease::acquire(&inner.pool, &inner.connector).await?;
         let outcome = match lease.client() {
             Some(client) => {
-                tokio::time::timeout(deadline, in_read_only(client, &job, &inner.limits, started))
+                tokio::time::timeout(deadline, in_read_only(client, job, &inner.limits, started))
                     .await
             }
             None => Ok(Err(QueryError::Unavailable("no connection".into()))),
@@ -223,12 +370,12 @@ impl Database {
 }
 
 /// `BEGIN READ ONLY`, the `SET LOCAL` timeouts, the job, and always `ROLLBACK`.
-async fn in_read_only(
+async fn in_read_only<J: Job>(
     client: &mut deadpool_postgres::ClientWrapper,
-    job: &Job<'_>,
+    job: &J,
     limits: &Limits,
     started: Instant,
-) -> Result<Output, QueryError> {
+) -> Result<J::Output, QueryError> {
     let pg = |e: tokio_postgres::Error| limits.error(&e, "");
     let tx = client
         .build_transaction()
@@ -237,14 +384,7 @@ async fn in_read_only(
         .await
         .map_err(pg)?;
     tx.batch_execute(&limits.settings()).await.map_err(pg)?;
-    let outcome = match job {
-        Job::Query(sql) => query::fetch(&tx, sql, limits, started)
-            .await
-            .map(Output::Query),
-        Job::Schema(only) => schema::describe(&tx, *only, limits)
-            .await
-            .map(Output::Schema),
-    };
+    let outcome = job.run(&tx, limits, started).await;
     let rolled_back = tx.rollback().await.map_err(pg);
     match (outcome, rolled_back) {
         (Err(e), _) => Err(e),
@@ -257,7 +397,7 @@ async fn in_read_only(
 /// privileged role is allowed.
 #[derive(Debug)]
 pub struct Builder {
-    source: std::result::Result<(Config, SslMode), String>,
+    source: std::result::Result<(Config, SslMode), SetupError>,
     limits: Limits,
     pool_size: usize,
     connect_timeout: Duration,
@@ -265,7 +405,7 @@ pub struct Builder {
 }
 
 impl Builder {
-    fn new(source: std::result::Result<(Config, SslMode), String>) -> Self {
+    fn new(source: std::result::Result<(Config, SslMode), SetupError>) -> Self {
         Self {
             source,
             limits: Limits::default(),
@@ -333,12 +473,26 @@ impl Builder {
         self
     }
 
+    /// Lets `explain_postgres_query` run `EXPLAIN ANALYZE` when the model asks
+    /// for it (default: off). The query then really runs, inside the same
+    /// read-only, timed, rolled-back transaction as every call, after the
+    /// same checks as `run_postgres_query`.
+    #[must_use]
+    pub fn allow_explain_analyze(mut self, allow: bool) -> Self {
+        self.limits.explain_analyze = allow;
+        self
+    }
+
     /// Allows a role that is a superuser, may write to tables, or belongs to
     /// `pg_write_server_files`, `pg_execute_server_program`,
     /// `pg_read_server_files` or `pg_signal_backend` (default: refused).
     ///
     /// Some attacks are stopped only by privileges: with this on, a model can
-    /// read server files, run programs or stop other sessions.
+    /// read whatever the role can (password hashes, for a superuser), and a
+    /// function of the database that calls a side-effect function runs with
+    /// the role's rights. The side-effect functions themselves (`dblink*`,
+    /// large objects, server files, `set_config`, advisory locks, signals…)
+    /// stay refused by name, whatever the role.
     #[must_use]
     pub fn allow_privileged(mut self, allow: bool) -> Self {
         self.allow_privileged = allow;
@@ -348,12 +502,14 @@ impl Builder {
     /// Builds the pool, connects once and checks the role's privileges.
     ///
     /// # Errors
-    /// [`Error::Config`] for a bad connection string or TLS setting;
-    /// [`Error::Postgres`] when the database cannot be reached or the role is
-    /// privileged (and that was not allowed).
+    /// [`Error::Postgres`] with a [`SetupError`] saying what failed: the
+    /// connection string, TLS, reaching the server (unreachable, refused, a
+    /// certificate refused in the handshake), or a privileged role that was
+    /// not allowed (its problems listed).
     pub async fn connect(self) -> Result<Database> {
-        let (mut config, mode) = self.source.map_err(Error::Config)?;
-        let connector = Connector::for_mode(mode).map_err(Error::Config)?;
+        let setup = |e: SetupError| Error::Postgres(Box::new(e));
+        let (mut config, mode) = self.source.map_err(setup)?;
+        let connector = Connector::for_mode(mode).await.map_err(setup)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(self.connect_timeout);
         }
@@ -366,32 +522,33 @@ impl Builder {
             .wait_timeout(Some(self.connect_timeout + self.limits.deadline()))
             .create_timeout(Some(self.connect_timeout))
             .build()
-            .map_err(|e| Error::Postgres(format!("could not build the pool: {e}")))?;
-        let client = pool.get().await.map_err(|e| {
-            Error::Postgres(format!("could not connect: {}", error::short_cause(&e)))
-        })?;
-        let problems = privileges::problems(&client).await.map_err(|e| {
-            Error::Postgres(format!(
-                "privilege check failed: {}",
-                error::short_cause(&e)
-            ))
-        })?;
+            .map_err(|e| setup(SetupError::PoolBuild(e)))?;
+        let client = pool
+            .get()
+            .await
+            .map_err(|e| setup(SetupError::pool(e, self.connect_timeout)))?;
+        let findings = privileges::check(&client)
+            .await
+            .map_err(|e| setup(SetupError::PrivilegeCheck(e)))?;
         drop(client);
-        if !problems.is_empty() {
+        if !findings.problems.is_empty() {
             if !self.allow_privileged {
-                return Err(Error::Postgres(format!(
-                    "refusing a privileged role for a read-only tool: {}; connect as a read-only role \
-                     or call `allow_privileged(true)`",
-                    problems.join("; ")
-                )));
+                return Err(setup(SetupError::PrivilegedRole {
+                    role: findings.role,
+                    problems: findings.problems,
+                }));
             }
-            tracing::warn!(problems = %problems.join("; "), "postgres: privileged role allowed");
+            tracing::warn!(problems = %findings.problems.join("; "), "postgres: privileged role allowed");
+        }
+        for warning in &findings.warnings {
+            tracing::warn!(%warning, "postgres: the role may execute side-effect functions");
         }
         Ok(Database {
             inner: Arc::new(Inner {
                 pool,
                 connector,
                 limits: self.limits,
+                warnings: findings.warnings,
             }),
         })
     }

@@ -1,9 +1,21 @@
-//! How a query result becomes a tool answer: compact JSON, also structured.
+//! How each tool's report becomes a tool answer: compact JSON, also structured.
 
 use crate::tool::{IntoToolOutput, OutputError, ToolOutput};
 
-impl IntoToolOutput for super::QueryResult {
-    fn into_tool_output(self) -> Result<ToolOutput, OutputError> {
-        ToolOutput::serialized(&self)
-    }
+macro_rules! serialized_output {
+    ($($t:ty),*) => {$(
+        impl IntoToolOutput for $t {
+            fn into_tool_output(self) -> Result<ToolOutput, OutputError> {
+                ToolOutput::serialized(&self)
+            }
+        }
+    )*};
 }
+
+serialized_output!(
+    super::QueryResult,
+    super::ActivityReport,
+    super::LocksReport,
+    super::Plan,
+    super::HealthReport
+);

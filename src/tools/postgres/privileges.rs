@@ -3,7 +3,12 @@
 //! A read-only transaction does not stop `COPY … TO PROGRAM`, `lo_export`,
 //! `pg_read_file`, `dblink_exec` or `pg_terminate_backend`; only the role's
 //! privileges do. So the tool refuses to start as a role that has them, unless
-//! the user allows it explicitly.
+//! the user allows it explicitly. The guard refuses the side-effect functions
+//! by name anyway; a role that may still execute the `dblink` functions or the
+//! large-object writers is reported (not refused), since a function of the
+//! database could call them where no name check can see.
+
+use super::functions::REVOKED_IN_RECIPE;
 
 /// The roles whose membership makes the tool refuse to start.
 const DANGEROUS_ROLES: [&str; 4] = [
@@ -29,11 +34,28 @@ SELECT r.rolname::text, r.rolsuper,
              ORDER BY 1 LIMIT 6)
 FROM pg_roles r WHERE r.rolname = current_user";
 
-/// Lists why the connected role is too powerful for a read-only tool (empty
-/// when it is fine).
-pub(crate) async fn problems(
+const EXECUTABLE: &str = "\
+SELECT DISTINCT p.proname::text, p.proname LIKE 'dblink%'
+FROM pg_proc p
+WHERE (p.proname = ANY ($1::text[]) OR p.proname LIKE 'dblink%')
+  AND has_function_privilege(p.oid, 'EXECUTE')
+ORDER BY 2, 1";
+
+/// What the start-up check found.
+#[derive(Debug, Default)]
+pub(crate) struct Findings {
+    /// The role's name.
+    pub(crate) role: String,
+    /// Why the role is too powerful for a read-only tool (refused unless allowed).
+    pub(crate) problems: Vec<String>,
+    /// Side-effect functions the role may execute (reported only).
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Checks the connected role.
+pub(crate) async fn check(
     client: &tokio_postgres::Client,
-) -> Result<Vec<String>, tokio_postgres::Error> {
+) -> Result<Findings, tokio_postgres::Error> {
     let roles: Vec<String> = DANGEROUS_ROLES.iter().map(|r| (*r).to_owned()).collect();
     let row = client.query_one(CHECK, &[&roles]).await?;
     let name: String = row.try_get(0)?;
@@ -63,5 +85,35 @@ pub(crate) async fn problems(
             problems.push(format!("role `{name}` may write to tables ({list})"));
         }
     }
-    Ok(problems)
+    let mut warnings = Vec::new();
+    if !superuser {
+        let writers: Vec<String> = REVOKED_IN_RECIPE.iter().map(|f| (*f).to_owned()).collect();
+        let rows = client.query(EXECUTABLE, &[&writers]).await?;
+        let (dblink, large_objects): (Vec<_>, Vec<_>) = rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.try_get::<_, String>(0).ok()?,
+                    r.try_get::<_, bool>(1).ok()?,
+                ))
+            })
+            .partition(|(_, dblink)| *dblink);
+        for (family, found) in [("dblink", dblink), ("large-object writer", large_objects)] {
+            if found.is_empty() {
+                continue;
+            }
+            let names: Vec<String> = found.into_iter().map(|(n, _)| n).collect();
+            warnings.push(format!(
+                "role `{name}` may execute the {family} functions {}; the tools refuse these calls, \
+                 but a function of the database could still make them: revoke EXECUTE on them \
+                 from PUBLIC (see the read-only role recipe)",
+                names.join(", ")
+            ));
+        }
+    }
+    Ok(Findings {
+        role: name,
+        problems,
+        warnings,
+    })
 }

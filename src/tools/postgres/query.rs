@@ -1,6 +1,7 @@
 //! [`RunQuery`] (`run_postgres_query`) and the [`QueryResult`] it returns.
 
 use std::borrow::Cow;
+use std::future::Future;
 use std::time::Instant;
 
 use schemars::JsonSchema;
@@ -8,9 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio_postgres::Row;
 
+use deadpool_postgres::Transaction;
+
 use super::error::QueryError;
-use super::types::{Raw, to_json};
-use super::{Database, Limits};
+use super::types::{Cuts, Raw, to_json};
+use super::{Database, Job, Limits};
 use crate::tool::Tool;
 
 /// The most rows one portal fetch asks for.
@@ -91,19 +94,55 @@ pub struct QueryResult {
     pub rows: Vec<Vec<Value>>,
     /// How many rows are in `rows`.
     pub row_count: usize,
-    /// Whether the query had more rows than the caps let through.
+    /// Whether the result is incomplete: the query had more rows than the
+    /// caps let through, or a value was shortened.
     pub truncated: bool,
-    /// Why the result was cut, when it was.
+    /// Why the result is incomplete, when it is: which cap stopped the read,
+    /// and which columns had values cut and by how much.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// Time spent on the call, in milliseconds.
     pub elapsed_ms: u64,
+    /// The columns whose values were shortened (also said in `note`; not
+    /// serialized).
+    #[serde(skip)]
+    pub cut_columns: Vec<CutColumn>,
+}
+
+/// A column some of whose values were shortened in a [`QueryResult`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CutColumn {
+    /// The column name.
+    pub name: String,
+    /// How many text values were cut at `max_value_chars` characters.
+    pub text_values: usize,
+    /// How many `bytea` values were shown as their first 32 bytes.
+    pub bytea_values: usize,
+    /// The size of the largest value cut, in bytes.
+    pub largest_bytes: usize,
+}
+
+/// The `run_postgres_query` job: the query, already checked.
+pub(crate) struct Fetch<'s>(pub(crate) &'s str);
+
+impl Job for Fetch<'_> {
+    type Output = QueryResult;
+
+    fn run<'a>(
+        &'a self,
+        tx: &'a Transaction<'_>,
+        limits: &'a Limits,
+        started: Instant,
+    ) -> impl Future<Output = Result<QueryResult, QueryError>> + Send + 'a {
+        fetch(tx, self.0, limits, started)
+    }
 }
 
 /// Prepares `sql`, binds a portal and reads it in batches until it ends or a
 /// cap is hit, so memory stays flat whatever the table holds.
 pub(crate) async fn fetch(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     sql: &str,
     limits: &Limits,
     started: Instant,
@@ -117,7 +156,7 @@ pub(crate) async fn fetch(
             statement.params().len()
         )));
     }
-    let columns = statement
+    let columns: Vec<Column> = statement
         .columns()
         .iter()
         .map(|c| Column {
@@ -129,6 +168,7 @@ pub(crate) async fn fetch(
     let mut rows: Vec<Vec<Value>> = Vec::new();
     let mut bytes = 0usize;
     let mut note = None;
+    let mut cuts = vec![Cuts::default(); columns.len()];
     'fetch: loop {
         let want = batch_size(limits, rows.len(), bytes);
         let batch = tx
@@ -144,7 +184,8 @@ pub(crate) async fn fetch(
                 ));
                 break 'fetch;
             }
-            let values = render(&row, limits.max_value_chars);
+            let mut row_cuts = vec![Cuts::default(); columns.len()];
+            let values = render(&row, limits.max_value_chars, &mut row_cuts);
             let size = serde_json::to_string(&values).map_or(0, |s| s.len()) + 1;
             if bytes + size > limits.max_bytes {
                 note = Some(format!(
@@ -160,10 +201,31 @@ pub(crate) async fn fetch(
             }
             bytes += size;
             rows.push(values);
+            for (total, more) in cuts.iter_mut().zip(row_cuts) {
+                total.add(more);
+            }
         }
         if got < want {
             break;
         }
+    }
+    let cut_columns: Vec<CutColumn> = columns
+        .iter()
+        .zip(&cuts)
+        .filter(|(_, c)| !c.is_empty())
+        .map(|(column, c)| CutColumn {
+            name: column.name.clone(),
+            text_values: c.text,
+            bytea_values: c.bytes,
+            largest_bytes: c.largest,
+        })
+        .collect();
+    if !cut_columns.is_empty() {
+        let cut = cut_note(&cut_columns, limits.max_value_chars);
+        note = Some(match note {
+            Some(cap) => format!("{cap}; {cut}"),
+            None => cut,
+        });
     }
     Ok(QueryResult {
         columns,
@@ -172,7 +234,43 @@ pub(crate) async fn fetch(
         truncated: note.is_some(),
         note,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        cut_columns,
     })
+}
+
+/// Says which columns had values cut and how much, e.g. "values were cut:
+/// column `body`: 3 values to 2000 characters (the largest was 48213 bytes)".
+fn cut_note(columns: &[CutColumn], max_chars: usize) -> String {
+    let parts: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let mut what = Vec::new();
+            if c.text_values > 0 {
+                what.push(format!(
+                    "{} value{} to {max_chars} characters",
+                    c.text_values,
+                    if c.text_values == 1 { "" } else { "s" }
+                ));
+            }
+            if c.bytea_values > 0 {
+                what.push(format!(
+                    "{} bytea value{} to their first 32 bytes",
+                    c.bytea_values,
+                    if c.bytea_values == 1 { "" } else { "s" }
+                ));
+            }
+            format!(
+                "column `{}`: {} (the largest was {} bytes)",
+                c.name,
+                what.join(" and "),
+                c.largest_bytes
+            )
+        })
+        .collect();
+    format!(
+        "values were cut: {}; select substr(…) or length(…) of the column to read the rest",
+        parts.join("; ")
+    )
 }
 
 /// How many rows to ask for next: enough to reach the caps (plus one, to know
@@ -186,12 +284,13 @@ fn batch_size(limits: &Limits, rows: usize, bytes: usize) -> usize {
     by_rows.min(by_bytes).clamp(1, MAX_BATCH)
 }
 
-fn render(row: &Row, max_chars: usize) -> Vec<Value> {
+fn render(row: &Row, max_chars: usize, cuts: &mut [Cuts]) -> Vec<Value> {
     row.columns()
         .iter()
+        .zip(cuts.iter_mut())
         .enumerate()
-        .map(|(i, column)| match row.try_get::<_, Raw<'_>>(i) {
-            Ok(Raw(bytes)) => to_json(column.type_(), bytes, max_chars),
+        .map(|(i, (column, cuts))| match row.try_get::<_, Raw<'_>>(i) {
+            Ok(Raw(bytes)) => to_json(column.type_(), bytes, max_chars, cuts),
             Err(_) => Value::String(format!("<{} value: unreadable>", column.type_().name())),
         })
         .collect()

@@ -6,8 +6,13 @@ use std::fmt::Write as _;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use std::future::Future;
+use std::time::Instant;
+
+use deadpool_postgres::Transaction;
+
 use super::error::QueryError;
-use super::{Database, Limits};
+use super::{Database, Job, Limits};
 use crate::tool::Tool;
 
 /// Arguments of `get_postgres_schema`.
@@ -92,9 +97,25 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND ($1::text IS NULL OR n.nspname = $1::text)
 ORDER BY n.nspname, c.relname, a.attnum";
 
+/// The `get_postgres_schema` job: one schema, or all.
+pub(crate) struct Describe<'s>(pub(crate) Option<&'s str>);
+
+impl Job for Describe<'_> {
+    type Output = String;
+
+    fn run<'a>(
+        &'a self,
+        tx: &'a Transaction<'_>,
+        limits: &'a Limits,
+        _: Instant,
+    ) -> impl Future<Output = Result<String, QueryError>> + Send + 'a {
+        describe(tx, self.0, limits)
+    }
+}
+
 /// Reads the catalogue and renders it, within `limits.max_bytes`.
 pub(crate) async fn describe(
-    tx: &deadpool_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     only: Option<&str>,
     limits: &Limits,
 ) -> Result<String, QueryError> {

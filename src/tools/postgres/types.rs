@@ -39,11 +39,47 @@ impl<'a> FromSql<'a> for Raw<'a> {
     }
 }
 
-/// Renders one value; `max_chars` bounds text values.
-pub(crate) fn to_json(ty: &Type, raw: Option<&[u8]>, max_chars: usize) -> Value {
+/// What was shortened among the values of one column.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cuts {
+    /// Text values cut at `max_value_chars`.
+    pub(crate) text: usize,
+    /// `bytea` values shown as their first bytes.
+    pub(crate) bytes: usize,
+    /// The largest value cut, in bytes.
+    pub(crate) largest: usize,
+}
+
+impl Cuts {
+    fn text(&mut self, len: usize) {
+        self.text += 1;
+        self.largest = self.largest.max(len);
+    }
+
+    fn bytes(&mut self, len: usize) {
+        self.bytes += 1;
+        self.largest = self.largest.max(len);
+    }
+
+    /// Whether nothing was cut.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.text == 0 && self.bytes == 0
+    }
+
+    /// Adds the cuts of more rows.
+    pub(crate) fn add(&mut self, other: Cuts) {
+        self.text += other.text;
+        self.bytes += other.bytes;
+        self.largest = self.largest.max(other.largest);
+    }
+}
+
+/// Renders one value; `max_chars` bounds text values, and what is cut is
+/// counted in `cuts`.
+pub(crate) fn to_json(ty: &Type, raw: Option<&[u8]>, max_chars: usize, cuts: &mut Cuts) -> Value {
     match raw {
         None => Value::Null,
-        Some(bytes) => decode(ty, bytes, max_chars).unwrap_or_else(|| placeholder(ty, bytes)),
+        Some(bytes) => decode(ty, bytes, max_chars, cuts).unwrap_or_else(|| placeholder(ty, bytes)),
     }
 }
 
@@ -55,8 +91,8 @@ fn placeholder(ty: &Type, bytes: &[u8]) -> Value {
     ))
 }
 
-fn decode(ty: &Type, b: &[u8], max_chars: usize) -> Option<Value> {
-    let text = |s: &str| Value::String(shorten(s, max_chars));
+fn decode(ty: &Type, b: &[u8], max_chars: usize, cuts: &mut Cuts) -> Option<Value> {
+    let mut text = |s: &str| Value::String(shorten(s, max_chars, cuts));
     let v = match *ty {
         Type::BOOL => Value::Bool(wire::bool_from_sql(b).ok()?),
         Type::INT2 => wire::int2_from_sql(b).ok()?.into(),
@@ -77,12 +113,12 @@ fn decode(ty: &Type, b: &[u8], max_chars: usize) -> Option<Value> {
         | Type::XML
         | Type::REFCURSOR => text(wire::text_from_sql(b).ok()?),
         Type::CHAR => Value::String(char::from(b.first().copied()?).to_string()),
-        Type::JSON => json_text(std::str::from_utf8(b).ok()?, max_chars),
+        Type::JSON => json_text(std::str::from_utf8(b).ok()?, max_chars, cuts),
         Type::JSONB => match b.split_first() {
-            Some((1, rest)) => json_text(std::str::from_utf8(rest).ok()?, max_chars),
+            Some((1, rest)) => json_text(std::str::from_utf8(rest).ok()?, max_chars, cuts),
             _ => return None,
         },
-        Type::BYTEA => Value::String(bytea(b)),
+        Type::BYTEA => Value::String(bytea(b, cuts)),
         Type::UUID => Value::String(uuid(wire::uuid_from_sql(b).ok()?)),
         Type::DATE => Value::String(date(wire::date_from_sql(b).ok()?)),
         Type::TIME => Value::String(time_of_day(wire::time_from_sql(b).ok()?)),
@@ -102,15 +138,15 @@ fn decode(ty: &Type, b: &[u8], max_chars: usize) -> Option<Value> {
             let lsn = wire::lsn_from_sql(b).ok()?;
             Value::String(format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF))
         }
-        Type::RECORD => record(b, None, max_chars)?,
+        Type::RECORD => record(b, None, max_chars, cuts)?,
         _ => match ty.kind() {
-            Kind::Array(element) => array(element, b, max_chars)?,
-            Kind::Domain(base) => decode(base, b, max_chars)?,
+            Kind::Array(element) => array(element, b, max_chars, cuts)?,
+            Kind::Domain(base) => decode(base, b, max_chars, cuts)?,
             Kind::Enum(_) => text(std::str::from_utf8(b).ok()?),
-            Kind::Range(element) => Value::String(range(element, b, max_chars)?),
+            Kind::Range(element) => Value::String(range(element, b, max_chars, cuts)?),
             Kind::Composite(fields) => {
                 let names: Vec<&str> = fields.iter().map(|f| f.name()).collect();
-                record(b, Some(&names), max_chars)?
+                record(b, Some(&names), max_chars, cuts)?
             }
             // A type we do not know: its binary form is often its text (citext, ltree…).
             _ => {
@@ -126,22 +162,25 @@ fn decode(ty: &Type, b: &[u8], max_chars: usize) -> Option<Value> {
 }
 
 /// Cuts a long text at `max` characters, saying how long it was.
-fn shorten(s: &str, max: usize) -> String {
+fn shorten(s: &str, max: usize, cuts: &mut Cuts) -> String {
     match s.char_indices().nth(max) {
         None => s.to_owned(),
-        Some((cut, _)) => format!(
-            "{}…[cut: {} bytes in all]",
-            s.get(..cut).unwrap_or_default(),
-            s.len()
-        ),
+        Some((cut, _)) => {
+            cuts.text(s.len());
+            format!(
+                "{}…[cut: {} bytes in all]",
+                s.get(..cut).unwrap_or_default(),
+                s.len()
+            )
+        }
     }
 }
 
-fn json_text(s: &str, max_chars: usize) -> Value {
+fn json_text(s: &str, max_chars: usize, cuts: &mut Cuts) -> Value {
     if s.len() > max_chars.saturating_mul(4) {
-        return Value::String(shorten(s, max_chars));
+        return Value::String(shorten(s, max_chars, cuts));
     }
-    serde_json::from_str(s).unwrap_or_else(|_| Value::String(shorten(s, max_chars)))
+    serde_json::from_str(s).unwrap_or_else(|_| Value::String(shorten(s, max_chars, cuts)))
 }
 
 fn float(f: f64) -> Value {
@@ -228,13 +267,14 @@ fn money(cents: i64) -> String {
     format!("{sign}{}.{:02}", abs / 100, abs % 100)
 }
 
-fn bytea(b: &[u8]) -> String {
+fn bytea(b: &[u8], cuts: &mut Cuts) -> String {
     let shown = b.get(..BYTEA_SHOWN.min(b.len())).unwrap_or_default();
     let mut out = String::from("\\x");
     for byte in shown {
         let _ = write!(out, "{byte:02x}");
     }
     if b.len() > BYTEA_SHOWN {
+        cuts.bytes(b.len());
         let _ = write!(out, "…[{} bytes in all]", b.len());
     }
     out
@@ -404,7 +444,7 @@ fn bits(b: &[u8]) -> Option<String> {
     Some(out)
 }
 
-fn array(element: &Type, b: &[u8], max_chars: usize) -> Option<Value> {
+fn array(element: &Type, b: &[u8], max_chars: usize, cuts: &mut Cuts) -> Option<Value> {
     let a = wire::array_from_sql(b).ok()?;
     let dims: Vec<usize> = a
         .dimensions()
@@ -413,7 +453,7 @@ fn array(element: &Type, b: &[u8], max_chars: usize) -> Option<Value> {
         .ok()?;
     let values: Vec<Value> = a
         .values()
-        .map(|v| Ok(to_json(element, v, max_chars)))
+        .map(|v| Ok(to_json(element, v, max_chars, cuts)))
         .collect()
         .ok()?;
     if dims.is_empty() {
@@ -431,13 +471,13 @@ fn nest(dims: &[usize], values: &mut impl Iterator<Item = Value>) -> Value {
     }
 }
 
-fn range(element: &Type, b: &[u8], max_chars: usize) -> Option<String> {
+fn range(element: &Type, b: &[u8], max_chars: usize, cuts: &mut Cuts) -> Option<String> {
     let r = wire::range_from_sql(b).ok()?;
     let (lower, upper) = match r {
         wire::Range::Empty => return Some("empty".into()),
         wire::Range::Nonempty(lower, upper) => (lower, upper),
     };
-    let show = |v: Option<&[u8]>| match to_json(element, v, max_chars) {
+    let mut show = |v: Option<&[u8]>| match to_json(element, v, max_chars, cuts) {
         Value::String(s) => s,
         other => other.to_string(),
     };
@@ -470,7 +510,7 @@ fn range(element: &Type, b: &[u8], max_chars: usize) -> Option<String> {
 
 /// A composite value: `count`, then per field its type OID, length and bytes.
 /// With names it becomes an object, without (an anonymous record) an array.
-fn record(b: &[u8], names: Option<&[&str]>, max_chars: usize) -> Option<Value> {
+fn record(b: &[u8], names: Option<&[&str]>, max_chars: usize, cuts: &mut Cuts) -> Option<Value> {
     let count = usize::try_from(be_i32(b, 0)?).ok()?;
     let mut at = 4;
     let mut values = Vec::with_capacity(count.min(1024));
@@ -485,7 +525,7 @@ fn record(b: &[u8], names: Option<&[&str]>, max_chars: usize) -> Option<Value> {
             let bytes = b.get(at..at + len)?;
             at += len;
             match Type::from_oid(oid) {
-                Some(ty) => to_json(&ty, Some(bytes), max_chars),
+                Some(ty) => to_json(&ty, Some(bytes), max_chars, cuts),
                 None => Value::String(format!(
                     "<type {oid}, {len} bytes: cast it to text to read it>"
                 )),
@@ -555,7 +595,16 @@ mod tests {
 
     #[test]
     fn long_text_is_cut_and_says_so() {
-        assert_eq!(shorten("abcdef", 3), "abc…[cut: 6 bytes in all]");
-        assert_eq!(shorten("abc", 3), "abc");
+        let mut cuts = Cuts::default();
+        assert_eq!(shorten("abc", 3, &mut cuts), "abc");
+        assert!(cuts.is_empty());
+        assert_eq!(shorten("abcdef", 3, &mut cuts), "abc…[cut: 6 bytes in all]");
+        assert_eq!(
+            shorten("abcdefgh", 3, &mut cuts),
+            "abc…[cut: 8 bytes in all]"
+        );
+        assert_eq!((cuts.text, cuts.bytes, cuts.largest), (2, 0, 8));
+        bytea(&[0; 40], &mut cuts);
+        assert_eq!((cuts.text, cuts.bytes, cuts.largest), (2, 1, 40));
     }
 }
