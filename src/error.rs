@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::chat::Message;
+use crate::chat::{ChatResponse, Message};
 
 /// A `Result` whose error defaults to [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -28,9 +28,25 @@ pub enum Error {
         source: reqwest::Error,
     },
 
-    /// A chat request got no complete response within the configured timeout.
+    /// A chat request got no complete response within the configured timeout,
+    /// or (streaming) the server sent nothing for the idle timeout.
     #[error("chat request timed out after {0:?}")]
     Timeout(Duration),
+
+    /// The answer was cut off before it was complete: tool calls at the token
+    /// limit (`finish_reason: "length"`), or a stream that ended with neither a
+    /// `finish_reason` nor `[DONE]`. What arrived is kept in `partial`; its tool
+    /// calls were never run.
+    ///
+    /// A *text* answer cut at the token limit is not an error: it is returned
+    /// with [`ChatResponse::truncated`] set.
+    #[error("{by}")]
+    Truncated {
+        /// What cut it.
+        by: Truncation,
+        /// What arrived before the cut.
+        partial: Box<ChatResponse>,
+    },
 
     /// The server answered with an HTTP error status.
     ///
@@ -75,6 +91,12 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
+    /// The default HTTP client could not be built (its TLS setup failed).
+    ///
+    /// The source is a `reqwest::Error`, which is not part of this crate's stable API.
+    #[error("the HTTP client could not be built")]
+    HttpClient(#[source] reqwest::Error),
+
     /// A Kubernetes client could not be built: no kubeconfig or in-cluster
     /// account was found, the kubeconfig or its context is unusable, or TLS or
     /// authentication setup failed.
@@ -117,6 +139,28 @@ pub enum Error {
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     #[error("postgres setup failed")]
     Postgres(#[source] Box<crate::tools::postgres::SetupError>),
+}
+
+/// What cut an answer off (see [`Error::Truncated`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Truncation {
+    /// The server stopped at its token limit (`finish_reason: "length"`) in the
+    /// middle of tool calls.
+    TokenLimit,
+    /// The stream ended before the server said it was done.
+    StreamEnded,
+}
+
+impl std::fmt::Display for Truncation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::TokenLimit => {
+                "the answer was cut off at the token limit in the middle of tool calls"
+            }
+            Self::StreamEnded => "the stream ended before the answer was complete",
+        })
+    }
 }
 
 /// An HTTP error answer from a chat server, in the server's own words.
@@ -182,6 +226,15 @@ impl Error {
     pub fn transcript(&self) -> Option<&[Message]> {
         match self {
             Self::StepLimit { transcript, .. } => Some(transcript),
+            _ => None,
+        }
+    }
+
+    /// What arrived before the cut, if this is an [`Error::Truncated`].
+    #[must_use]
+    pub fn partial(&self) -> Option<&ChatResponse> {
+        match self {
+            Self::Truncated { partial, .. } => Some(partial),
             _ => None,
         }
     }

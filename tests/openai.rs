@@ -17,11 +17,10 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        max_retries: 2,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_secs(2),
-    }
+    RetryPolicy::default()
+        .max_retries(2)
+        .base_delay(Duration::from_millis(5))
+        .max_delay(Duration::from_secs(10))
 }
 
 fn backend(server: &MockServer) -> OpenAiCompatible {
@@ -232,7 +231,8 @@ async fn every_error_body_shape_becomes_the_servers_words() {
     }
 }
 
-#[tokio::test]
+// The waits run on tokio's paused clock: measured exactly, and no real second passes.
+#[tokio::test(start_paused = true)]
 async fn retry_after_429_then_success() {
     let server = MockServer::start().await;
     let limited = ResponseTemplate::new(429)
@@ -243,21 +243,23 @@ async fn retry_after_429_then_success() {
         .expect(2)
         .mount(&server)
         .await;
-    let started = std::time::Instant::now();
-    let r = ask(&backend(&server)).await.unwrap();
+    let started = tokio::time::Instant::now();
+    // No request timeout: on a paused clock it would fire while the mock answers.
+    let r = ask(&backend(&server).timeout(None)).await.unwrap();
     assert!(r.message.content.is_some());
     // The wait came from Retry-After (1 s), not from the 5 ms backoff.
     assert!(
-        started.elapsed() >= Duration::from_millis(900),
+        started.elapsed() >= Duration::from_secs(1),
         "{:?}",
         started.elapsed()
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn retry_after_as_http_date_is_honoured() {
     let server = MockServer::start().await;
-    let when = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(2));
+    // An HTTP date has whole seconds, and the wall clock moves on before it is read: a wide margin.
+    let when = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(6));
     let limited = ResponseTemplate::new(503)
         .insert_header("retry-after", when.as_str())
         .set_body_string("Loading model");
@@ -266,10 +268,10 @@ async fn retry_after_as_http_date_is_honoured() {
         .expect(2)
         .mount(&server)
         .await;
-    let started = std::time::Instant::now();
-    ask(&backend(&server)).await.unwrap();
+    let started = tokio::time::Instant::now();
+    ask(&backend(&server).timeout(None)).await.unwrap();
     assert!(
-        started.elapsed() >= Duration::from_millis(500),
+        started.elapsed() >= Duration::from_secs(2),
         "{:?}",
         started.elapsed()
     );

@@ -3,6 +3,7 @@
 #![doc = include_str!("../docs/agent-loop.md")]
 
 mod observer;
+mod stream;
 
 use std::fmt;
 use std::sync::Arc;
@@ -11,8 +12,14 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 pub use observer::{Event, Observer};
+pub use stream::{RunEvent, RunStream};
 
-use crate::chat::{AssistantMessage, ChatBackend, ChatRequest, Message, ToolCall, Usage};
+use futures::StreamExt;
+use stream::{Live, send};
+
+use crate::chat::{
+    AssistantMessage, ChatBackend, ChatRequest, ChatResponse, Message, StreamEvent, ToolCall, Usage,
+};
 use crate::error::{Error, Result};
 use crate::registry::{Dispatcher, ToolRegistry};
 
@@ -161,20 +168,92 @@ impl<B: ChatBackend> Agent<B> {
     ///
     /// # Errors
     /// The backend's errors (transport, timeout, HTTP error answers, unreadable
-    /// responses), [`Error::StepLimit`] when the model still asks for tools after
-    /// the last allowed request, and registration problems recorded by the registry.
-    /// A tool's failure is *not* an error: the model is told and the run goes on.
+    /// responses, an answer cut off in the middle of tool calls), [`Error::StepLimit`]
+    /// when the model still asks for tools after the last allowed request, and setting
+    /// problems the registry or the backend ([`ChatBackend::check`]) recorded, before
+    /// any request. A tool's failure is *not* an error: the model is told and the run goes on.
     pub async fn resume(&self, messages: Vec<Message>) -> Result<Run> {
+        self.start(messages, None).await
+    }
+
+    /// Asks `question` in a new conversation and yields what happens as it
+    /// happens: the answer's text and reasoning as the server streams them, each
+    /// tool call as it starts and finishes, each step's usage, and last the
+    /// finished [`Run`] (the same [`Agent::run`] gives: one loop serves both).
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use toolcall::agent::RunEvent;
+    /// use toolcall::chat::{ChatResponse, ScriptedBackend};
+    /// use toolcall::{Agent, ToolRegistry};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let agent = Agent::new(ScriptedBackend::new([ChatResponse::text("All pods are healthy.")]), ToolRegistry::new());
+    /// let mut events = agent.run_stream("How are the pods?");
+    /// let mut shown = String::new();
+    /// while let Some(event) = events.next().await {
+    ///     match event? {
+    ///         RunEvent::Text { text, .. } => shown.push_str(&text),
+    ///         RunEvent::Done(run) => assert_eq!(run.answer(), shown),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # Ok::<(), toolcall::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn run_stream(&self, question: impl Into<String>) -> RunStream<'_> {
+        let mut messages = Vec::with_capacity(8);
+        if let Some(system) = &self.system {
+            messages.push(Message::system(system.clone()));
+        }
+        messages.push(Message::user(question));
+        self.resume_stream(messages)
+    }
+
+    /// [`Agent::resume`], streamed as [`Agent::run_stream`] is.
+    pub fn resume_stream(&self, messages: Vec<Message>) -> RunStream<'_> {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        RunStream::new(rx, async move { self.start(messages, Some(&tx)).await })
+    }
+
+    async fn start(&self, messages: Vec<Message>, live: Live<'_>) -> Result<Run> {
         self.registry().check()?;
+        self.backend.check()?;
         let span = tracing::info_span!(
             "toolcall.run",
             tools = self.registry().len(),
-            max_steps = self.max_steps
+            max_steps = self.max_steps,
+            stream = live.is_some()
         );
-        self.drive(messages).instrument(span).await
+        self.drive(messages, live).instrument(span).await
     }
 
-    async fn drive(&self, mut messages: Vec<Message>) -> Result<Run> {
+    /// Asks once: the whole answer, or (streaming) the answer as it arrives.
+    async fn ask(
+        &self,
+        step: usize,
+        request: ChatRequest<'_>,
+        live: Live<'_>,
+    ) -> Result<ChatResponse> {
+        if live.is_none() {
+            return self.backend.chat(request).await;
+        }
+        let mut events = self.backend.chat_stream(request);
+        while let Some(event) = events.next().await {
+            match event? {
+                StreamEvent::Text(text) => send(live, || RunEvent::Text { step, text }),
+                StreamEvent::Reasoning(text) => send(live, || RunEvent::Reasoning { step, text }),
+                StreamEvent::Done(response) => return Ok(*response),
+                _ => {}
+            }
+        }
+        Err(Error::InvalidResponse {
+            reason: "the backend's stream ended without a response".to_owned(),
+            body: String::new(),
+        })
+    }
+
+    /// The loop, streamed (`live`) or not.
+    async fn drive(&self, mut messages: Vec<Message>, live: Live<'_>) -> Result<Run> {
         let registry = self.registry();
         let tools = (!registry.is_empty()).then(|| registry.tools_json());
         let mut steps = Vec::new();
@@ -190,8 +269,7 @@ impl<B: ChatBackend> Agent<B> {
                 tools,
             };
             let response = self
-                .backend
-                .chat(request)
+                .ask(step, request, live)
                 .instrument(tracing::debug_span!("chat", step))
                 .await?;
             let elapsed = started.elapsed();
@@ -202,6 +280,7 @@ impl<B: ChatBackend> Agent<B> {
             });
             if let Some(u) = response.usage {
                 usage += u;
+                send(live, || RunEvent::StepUsage { step, usage: u });
             }
             steps.push(Step {
                 usage: response.usage,
@@ -218,6 +297,7 @@ impl<B: ChatBackend> Agent<B> {
                 return Ok(Run {
                     answer,
                     reasoning,
+                    truncated: response.truncated,
                     messages,
                     steps,
                     usage,
@@ -233,7 +313,7 @@ impl<B: ChatBackend> Agent<B> {
             let contents = futures::future::join_all(
                 turn.tool_calls
                     .iter()
-                    .map(|call| self.call_tool(step, call)),
+                    .map(|call| self.call_tool(step, call, live)),
             )
             .await;
             let answers: Vec<Message> = turn
@@ -250,9 +330,20 @@ impl<B: ChatBackend> Agent<B> {
         })
     }
 
-    async fn call_tool(&self, step: usize, call: &ToolCall) -> String {
+    async fn call_tool(&self, step: usize, call: &ToolCall, live: Live<'_>) -> String {
         self.emit(&Event::ToolStarted { step, call });
+        send(live, || RunEvent::ToolStarted {
+            step,
+            call: call.clone(),
+        });
         let outcome = self.dispatcher.call(call).await;
+        send(live, || RunEvent::ToolFinished {
+            step,
+            id: call.id.clone(),
+            name: call.function.name.clone(),
+            duration: outcome.duration,
+            error: outcome.error.clone(),
+        });
         self.emit(&Event::ToolFinished {
             step,
             call,
@@ -300,6 +391,7 @@ pub struct Step {
 pub struct Run {
     answer: String,
     reasoning: Option<String>,
+    truncated: bool,
     messages: Vec<Message>,
     steps: Vec<Step>,
     usage: Usage,
@@ -316,6 +408,13 @@ impl Run {
     #[must_use]
     pub fn reasoning(&self) -> Option<&str> {
         self.reasoning.as_deref()
+    }
+
+    /// Whether the server cut the final answer at its token limit
+    /// (`finish_reason: "length"`): the text is incomplete.
+    #[must_use]
+    pub fn truncated(&self) -> bool {
+        self.truncated
     }
 
     /// Every message of the conversation, the final answer last.

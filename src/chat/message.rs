@@ -222,7 +222,30 @@ impl Serialize for ToolCall {
         let mut map = serializer.serialize_map(Some(3))?;
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("type", "function")?;
-        map.serialize_entry("function", &self.function)?;
+        map.serialize_entry("function", &WireFunction(&self.function))?;
+        map.end()
+    }
+}
+
+/// A call's function as sent back: the arguments always valid JSON text, `{}`
+/// in place of anything else (servers that render history through a chat
+/// template reject arguments they cannot parse).
+struct WireFunction<'a>(&'a FunctionCall);
+
+impl Serialize for WireFunction<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let args = self.0.arguments.trim();
+        let valid = !args.is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(args).is_ok();
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("name", &self.0.name)?;
+        map.serialize_entry(
+            "arguments",
+            if valid {
+                self.0.arguments.as_str()
+            } else {
+                "{}"
+            },
+        )?;
         map.end()
     }
 }
@@ -265,10 +288,11 @@ impl Usage {
 }
 
 impl std::ops::AddAssign for Usage {
+    /// Adds with saturation: a huge count from a server never overflows.
     fn add_assign(&mut self, rhs: Self) {
-        self.prompt_tokens += rhs.prompt_tokens;
-        self.completion_tokens += rhs.completion_tokens;
-        self.total_tokens += rhs.total_tokens;
+        self.prompt_tokens = self.prompt_tokens.saturating_add(rhs.prompt_tokens);
+        self.completion_tokens = self.completion_tokens.saturating_add(rhs.completion_tokens);
+        self.total_tokens = self.total_tokens.saturating_add(rhs.total_tokens);
     }
 }
 

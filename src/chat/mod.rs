@@ -7,8 +7,11 @@ pub mod recover;
 mod retry;
 mod scripted;
 
+use std::collections::VecDeque;
 use std::fmt;
 
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -16,6 +19,8 @@ pub use message::{AssistantMessage, FunctionCall, Message, ToolCall, ToolMessage
 pub use openai::{DEFAULT_BASE_URL, OpenAiCompatible};
 pub use retry::RetryPolicy;
 pub use scripted::ScriptedBackend;
+
+pub use crate::error::Truncation;
 
 use crate::error::Result;
 
@@ -65,6 +70,13 @@ pub struct ChatResponse {
     pub id: Option<String>,
     /// The model that answered, when sent.
     pub model: Option<String>,
+    /// The server stopped at its token limit (`finish_reason: "length"`): the
+    /// text answer is cut short. (Tool calls cut this way are an
+    /// [`Error::Truncated`](crate::Error::Truncated) instead.)
+    pub truncated: bool,
+    /// The server sent no answer, only reasoning (vLLM with thinking turned off
+    /// does), and the reasoning was taken as the answer.
+    pub answer_from_reasoning: bool,
 }
 
 impl ChatResponse {
@@ -133,23 +145,107 @@ impl Serialize for ToolChoice {
     }
 }
 
+/// One piece of a streamed answer, in the order it arrives.
+///
+/// Text and reasoning deltas come first, as the server sends them; then each
+/// tool call (whole), the usage, and last [`StreamEvent::Done`] with the full
+/// response, which is exactly what [`ChatBackend::chat`] would have returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StreamEvent {
+    /// More of the answer's text.
+    Text(String),
+    /// More of the model's reasoning.
+    Reasoning(String),
+    /// A tool call the model asked for, put together.
+    ToolCall(ToolCall),
+    /// The token counts of the response.
+    Usage(Usage),
+    /// The end: the whole response, read by the same rules as a non-streamed one.
+    Done(Box<ChatResponse>),
+}
+
+/// The stream [`ChatBackend::chat_stream`] returns: events, and at most one
+/// error, after which it ends.
+pub type ChatStream<'a> = BoxStream<'a, Result<StreamEvent>>;
+
 /// Something that answers chat requests: an OpenAI-compatible server, a script, your own.
 ///
-/// As small as tower's `Service`: one method, object-safe, so
-/// `Box<dyn ChatBackend>` and `Arc<dyn ChatBackend>` work.
+/// As small as tower's `Service`: one required method, object-safe, so
+/// `Box<dyn ChatBackend>` and `Arc<dyn ChatBackend>` work. Streaming and the
+/// settings check are provided methods that a backend may override.
 #[async_trait::async_trait]
 pub trait ChatBackend: Send + Sync {
     /// Sends one request and reads the response.
     ///
     /// # Errors
-    /// Whatever ends the call: transport, timeout, an HTTP error answer, an unreadable body.
+    /// Whatever ends the call: transport, timeout, an HTTP error answer, an
+    /// unreadable body, an answer cut off in the middle of tool calls.
     async fn chat(&self, request: ChatRequest<'_>) -> Result<ChatResponse>;
+
+    /// Sends one request and yields the answer as it arrives.
+    ///
+    /// The default calls [`chat`](Self::chat) and yields its response as one
+    /// piece (its reasoning, text, calls, usage, then [`StreamEvent::Done`]), so
+    /// every backend can be streamed from. Dropping the stream cancels the request.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use toolcall::chat::{ChatBackend, ChatRequest, ChatResponse, Message, ScriptedBackend, StreamEvent};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// // In production: OpenAiCompatible::new("http://localhost:8080/v1"), which streams for real.
+    /// let backend = ScriptedBackend::new([ChatResponse::text("Raise the memory limit.")]);
+    /// let history = [Message::user("Why does billing restart?")];
+    /// let mut stream = backend.chat_stream(ChatRequest::new(&history));
+    /// let mut shown = String::new();
+    /// while let Some(event) = stream.next().await {
+    ///     match event? {
+    ///         StreamEvent::Text(piece) => shown.push_str(&piece), // print it as it comes
+    ///         StreamEvent::Done(response) => assert_eq!(response.message.content.as_deref(), Some(shown.as_str())),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// assert_eq!(shown, "Raise the memory limit.");
+    /// # Ok::<(), toolcall::Error>(())
+    /// # }).unwrap();
+    /// ```
+    fn chat_stream<'a>(&'a self, request: ChatRequest<'a>) -> ChatStream<'a> {
+        Box::pin(
+            futures::stream::once(self.chat(request)).flat_map(|result| {
+                let items: VecDeque<Result<StreamEvent>> = match result {
+                    Ok(response) => {
+                        let mut events = VecDeque::new();
+                        recover::stream::events_of(&response, &mut events);
+                        events.into_iter().map(Ok).collect()
+                    }
+                    Err(e) => VecDeque::from([Err(e)]),
+                };
+                futures::stream::iter(items)
+            }),
+        )
+    }
+
+    /// Reports a setting this backend cannot use, before any request is made.
+    /// The agent calls it before a run's first request.
+    ///
+    /// # Errors
+    /// The first problem the backend's settings have (see
+    /// [`OpenAiCompatible`]); the default has none.
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
 impl<B: ChatBackend + ?Sized> ChatBackend for Box<B> {
     async fn chat(&self, request: ChatRequest<'_>) -> Result<ChatResponse> {
         (**self).chat(request).await
+    }
+    fn chat_stream<'a>(&'a self, request: ChatRequest<'a>) -> ChatStream<'a> {
+        (**self).chat_stream(request)
+    }
+    fn check(&self) -> Result<()> {
+        (**self).check()
     }
 }
 
@@ -158,12 +254,24 @@ impl<B: ChatBackend + ?Sized> ChatBackend for std::sync::Arc<B> {
     async fn chat(&self, request: ChatRequest<'_>) -> Result<ChatResponse> {
         (**self).chat(request).await
     }
+    fn chat_stream<'a>(&'a self, request: ChatRequest<'a>) -> ChatStream<'a> {
+        (**self).chat_stream(request)
+    }
+    fn check(&self) -> Result<()> {
+        (**self).check()
+    }
 }
 
 #[async_trait::async_trait]
 impl<B: ChatBackend + ?Sized> ChatBackend for &B {
     async fn chat(&self, request: ChatRequest<'_>) -> Result<ChatResponse> {
         (**self).chat(request).await
+    }
+    fn chat_stream<'a>(&'a self, request: ChatRequest<'a>) -> ChatStream<'a> {
+        (**self).chat_stream(request)
+    }
+    fn check(&self) -> Result<()> {
+        (**self).check()
     }
 }
 

@@ -1,20 +1,24 @@
 //! [`OpenAiCompatible`]: `/v1/chat/completions` over reqwest.
 
+use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use reqwest::header::{
-    AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
 };
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
+use super::recover::stream::{Assembler, SseDecoder};
 use super::retry::{RetryPolicy, parse_retry_after, retryable_status};
-use super::{ChatBackend, ChatRequest, ChatResponse, Message, ToolChoice, recover};
+use super::{
+    ChatBackend, ChatRequest, ChatResponse, ChatStream, Message, StreamEvent, ToolChoice, recover,
+};
 use crate::error::{Error, Result};
 
 /// The default base URL: a local llama.cpp `llama-server`.
@@ -23,9 +27,19 @@ pub const DEFAULT_BASE_URL: &str = "http://localhost:8080/v1";
 /// A chat backend for any OpenAI-compatible server: llama.cpp, vLLM, Ollama,
 /// LM Studio, OpenAI.
 ///
-/// Cheap to clone: clones share one pooled HTTP client. Setters chain by value;
-/// a setting that cannot be used (a bad URL or header) is reported by the first
-/// [`chat`](ChatBackend::chat) call as [`Error::Config`], never by a panic.
+/// Cheap to clone: clones share one pooled HTTP client, built on first use
+/// (or yours, from [`client`](Self::client)). Setters chain by value; a setting
+/// that cannot be used (a bad URL, header or key) is kept (the first one) and
+/// reported by [`check`](ChatBackend::check), which the agent calls before its
+/// first request, and by every request after, as [`Error::Config`]; never by a
+/// panic. A base URL with credentials in it (`https://user:pass@host/v1`) is
+/// shown without them in `Debug` output and errors.
+///
+/// [`chat`](ChatBackend::chat) asks for a whole answer, within [`timeout`](Self::timeout);
+/// [`chat_stream`](ChatBackend::chat_stream) asks for a stream (`"stream": true` and
+/// `stream_options.include_usage`) and yields the answer as it arrives, with an
+/// [`idle_timeout`](Self::idle_timeout) between chunks instead of a limit on
+/// the whole answer. Both retry only before the response starts.
 ///
 /// ```no_run
 /// use toolcall::OpenAiCompatible;
@@ -42,12 +56,15 @@ pub struct OpenAiCompatible {
 #[derive(Clone)]
 struct Inner {
     base_url: String,
+    /// `base_url` without credentials, for `Debug` and errors.
+    shown_url: String,
     url: Option<reqwest::Url>,
     model: String,
     api_key: Option<HeaderValue>,
-    client: Option<reqwest::Client>,
+    client: OnceLock<reqwest::Client>,
     headers: HeaderMap,
     timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
     retry: RetryPolicy,
     tool_choice: ToolChoice,
     temperature: Option<f64>,
@@ -55,8 +72,12 @@ struct Inner {
     max_tokens: Option<u64>,
     extra_body: Map<String, Value>,
     tool_message_name: bool,
+    /// The first setting that could not be used.
     problem: Option<String>,
 }
+
+/// The default wait for the next chunk of a stream.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 impl OpenAiCompatible {
     /// A backend for the server at `base_url` (ending in `/v1`; a trailing `/` is fine).
@@ -65,12 +86,14 @@ impl OpenAiCompatible {
         let base_url = base_url.into();
         let mut inner = Inner {
             base_url: String::new(),
+            shown_url: String::new(),
             url: None,
             model: String::new(),
             api_key: None,
-            client: None,
+            client: OnceLock::new(),
             headers: HeaderMap::new(),
             timeout: Some(Duration::from_secs(300)),
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             retry: RetryPolicy::default(),
             tool_choice: ToolChoice::Auto,
             temperature: None,
@@ -81,10 +104,6 @@ impl OpenAiCompatible {
             problem: None,
         };
         inner.set_base_url(base_url);
-        match reqwest::Client::builder().build() {
-            Ok(c) => inner.client = Some(c),
-            Err(e) => inner.problem = Some(format!("the HTTP client could not be built: {e}")),
-        }
         Self {
             inner: Arc::new(inner),
         }
@@ -127,14 +146,15 @@ impl OpenAiCompatible {
                 v.set_sensitive(true);
                 i.api_key = Some(v);
             }
-            Err(_) => i.problem = Some("the API key has characters a header cannot carry".into()),
+            Err(_) => i.note("the API key has characters a header cannot carry".into()),
         })
     }
 
-    /// Uses your own `reqwest::Client` (proxies, TLS roots, pool settings).
+    /// Uses your own `reqwest::Client` (proxies, TLS roots, pool settings);
+    /// no default client is built then.
     #[must_use]
     pub fn client(self, client: reqwest::Client) -> Self {
-        self.edit(|i| i.client = Some(client))
+        self.edit(|i| i.client = OnceLock::from(client))
     }
 
     /// Adds a header to every request.
@@ -147,15 +167,25 @@ impl OpenAiCompatible {
             (Ok(n), Ok(v)) => {
                 i.headers.insert(n, v);
             }
-            _ => i.problem = Some(format!("header `{label}` is not a valid HTTP header")),
+            _ => i.note(format!("header `{label}` is not a valid HTTP header")),
         })
     }
 
-    /// The time one request may take, body included (default 300 s); `None` for no limit.
+    /// The time one non-streamed request may take, body included (default 300 s);
+    /// `None` for no limit.
     #[must_use]
     pub fn timeout(self, timeout: impl Into<Option<Duration>>) -> Self {
         let timeout = timeout.into();
         self.edit(|i| i.timeout = timeout)
+    }
+
+    /// How long a stream may stay silent: the wait for the response to start, and
+    /// between two chunks (default 120 s); `None` for no limit. A long answer that
+    /// keeps arriving is never cut.
+    #[must_use]
+    pub fn idle_timeout(self, timeout: impl Into<Option<Duration>>) -> Self {
+        let timeout = timeout.into();
+        self.edit(|i| i.idle_timeout = timeout)
     }
 
     /// How failed requests are retried.
@@ -190,7 +220,7 @@ impl OpenAiCompatible {
 
     /// Adds a field to every request body, untouched (`seed`,
     /// `parallel_tool_calls`, `chat_template_kwargs`, …). It overrides a field
-    /// of the same name this crate would send.
+    /// of the same name this crate would send (`stream_options` included).
     #[must_use]
     pub fn extra_body(self, key: impl Into<String>, value: Value) -> Self {
         let key = key.into();
@@ -205,7 +235,7 @@ impl OpenAiCompatible {
         self.edit(|i| i.tool_message_name = on)
     }
 
-    /// The base URL.
+    /// The base URL, as given (credentials included, if it has any).
     #[must_use]
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
@@ -217,34 +247,90 @@ impl OpenAiCompatible {
         &self.inner.model
     }
 
-    /// The request body this backend would send for `request`, as bytes.
+    /// The request body this backend would send for `request` with
+    /// [`chat`](ChatBackend::chat), as bytes.
     ///
     /// # Errors
     /// [`Error::Config`] if serialization fails (it does not for well-formed messages).
     pub fn body(&self, request: ChatRequest<'_>) -> Result<Vec<u8>> {
+        self.encode(request, false)
+    }
+
+    fn encode(&self, request: ChatRequest<'_>, stream: bool) -> Result<Vec<u8>> {
         serde_json::to_vec(&Body {
             inner: &self.inner,
             request,
+            stream,
         })
         .map_err(|e| Error::Config(format!("the request could not be serialized: {e}")))
+    }
+
+    /// The HTTP client and URL, or the first setting problem.
+    fn ready(&self) -> Result<(&reqwest::Client, &reqwest::Url)> {
+        let i = &*self.inner;
+        if let Some(problem) = &i.problem {
+            return Err(Error::Config(problem.clone()));
+        }
+        let Some(url) = &i.url else {
+            return Err(Error::Config("the backend has no URL".into()));
+        };
+        let client = match i.client.get() {
+            Some(c) => c,
+            None => {
+                let built = reqwest::Client::builder()
+                    .build()
+                    .map_err(Error::HttpClient)?;
+                i.client.get_or_init(|| built)
+            }
+        };
+        Ok((client, url))
+    }
+}
+
+/// `url` with any `user:password@` replaced by `***@`.
+fn without_credentials(url: &str) -> String {
+    let start = url.find("://").map_or(0, |at| at + 3);
+    let rest = url.get(start..).unwrap_or_default();
+    let authority = rest
+        .find(['/', '?', '#'])
+        .map_or(rest, |end| rest.get(..end).unwrap_or(rest));
+    match authority.rfind('@') {
+        Some(at) => format!(
+            "{}***@{}",
+            url.get(..start).unwrap_or_default(),
+            rest.get(at + 1..).unwrap_or_default()
+        ),
+        None => url.to_owned(),
     }
 }
 
 impl Inner {
     fn set_base_url(&mut self, base_url: String) {
         let trimmed = base_url.trim_end_matches('/');
+        self.shown_url = without_credentials(trimmed);
         let full = format!("{trimmed}/chat/completions");
         match reqwest::Url::parse(&full) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => self.url = Some(u),
-            _ => self.problem = Some(format!("`{base_url}` is not an http(s) URL")),
+            _ => {
+                let shown = without_credentials(&base_url);
+                self.note(format!("`{shown}` is not an http(s) URL"));
+            }
         }
         self.base_url = trimmed.to_owned();
+    }
+
+    /// Keeps the first problem; later ones are usually consequences of it.
+    fn note(&mut self, problem: String) {
+        if self.problem.is_none() {
+            self.problem = Some(problem);
+        }
     }
 }
 
 struct Body<'a> {
     inner: &'a Inner,
     request: ChatRequest<'a>,
+    stream: bool,
 }
 
 struct Messages<'a> {
@@ -298,11 +384,29 @@ impl Serialize for Body<'_> {
         if let Some(n) = i.max_tokens.filter(|_| ours("max_tokens")) {
             map.serialize_entry("max_tokens", &n)?;
         }
+        if self.stream {
+            if ours("stream") {
+                map.serialize_entry("stream", &true)?;
+            }
+            if ours("stream_options") {
+                map.serialize_entry(
+                    "stream_options",
+                    &StreamOptions {
+                        include_usage: true,
+                    },
+                )?;
+            }
+        }
         for (k, v) in extra {
             map.serialize_entry(k, v)?;
         }
         map.end()
     }
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
 }
 
 /// One failed attempt: the error, and whether (and when) to retry.
@@ -313,93 +417,101 @@ struct Failed {
 }
 
 impl OpenAiCompatible {
+    fn transport_error(&self, e: reqwest::Error, limit: Option<Duration>) -> Error {
+        if e.is_timeout() {
+            Error::Timeout(limit.unwrap_or_default())
+        } else {
+            Error::Transport {
+                url: self.inner.shown_url.clone(),
+                source: e.without_url(),
+            }
+        }
+    }
+
+    /// Sends once; a 2xx response is returned before its body is read.
     async fn attempt(
         &self,
         client: &reqwest::Client,
         url: &reqwest::Url,
         body: Bytes,
-    ) -> std::result::Result<ChatResponse, Failed> {
+        stream: bool,
+    ) -> std::result::Result<reqwest::Response, Failed> {
         let i = &*self.inner;
         let mut rb = client
             .post(url.clone())
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .body(body);
+        if stream {
+            rb = rb.header(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        }
         if let Some(key) = &i.api_key {
             rb = rb.header(AUTHORIZATION, key.clone());
         }
         if !i.headers.is_empty() {
             rb = rb.headers(i.headers.clone());
         }
-        if let Some(t) = i.timeout {
+        // A whole answer has a whole-request limit; a stream, a limit on silence.
+        let limit = if stream { i.idle_timeout } else { i.timeout };
+        if let (false, Some(t)) = (stream, i.timeout) {
             rb = rb.timeout(t);
         }
-        let transport = |e: reqwest::Error| {
-            let retry = e.is_connect();
-            let error = if e.is_timeout() {
-                Error::Timeout(i.timeout.unwrap_or_default())
-            } else {
-                Error::Transport {
-                    url: i.base_url.clone(),
-                    source: e.without_url(),
-                }
-            };
-            Failed {
-                error,
-                retry,
-                retry_after: None,
-            }
+        let failed = |error: Error, retry: bool| Failed {
+            error,
+            retry,
+            retry_after: None,
         };
-        let response = rb.send().await.map_err(transport)?;
+        let sent = match (stream, limit) {
+            (true, Some(t)) => tokio::time::timeout(t, rb.send())
+                .await
+                .map_err(|_| failed(Error::Timeout(t), false))?,
+            _ => rb.send().await,
+        };
+        let response = sent.map_err(|e| {
+            let retry = e.is_connect();
+            failed(self.transport_error(e, limit), retry)
+        })?;
         let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(response);
+        }
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let bytes = response.bytes().await.map_err(transport)?;
-        tracing::trace!(status, body = %String::from_utf8_lossy(&bytes), "chat response");
-        if !(200..300).contains(&status) {
-            let api = recover::api_error(status, &bytes);
-            let retry = retryable_status(status, api.code.as_deref());
-            return Err(Failed {
-                error: Error::Api(Box::new(api)),
-                retry,
-                retry_after,
-            });
+        let read = response.bytes();
+        let bytes = match (stream, limit) {
+            (true, Some(t)) => tokio::time::timeout(t, read)
+                .await
+                .map_err(|_| failed(Error::Timeout(t), false))?,
+            _ => read.await,
         }
-        recover::parse_response(&bytes).map_err(|error| Failed {
-            error,
-            retry: false,
-            retry_after: None,
+        .map_err(|e| failed(self.transport_error(e, limit), false))?;
+        tracing::trace!(status, body = %String::from_utf8_lossy(&bytes), "chat error response");
+        let api = recover::api_error(status, &bytes);
+        let retry = retryable_status(status, api.code.as_deref());
+        Err(Failed {
+            error: Error::Api(Box::new(api)),
+            retry,
+            retry_after,
         })
     }
-}
 
-#[async_trait::async_trait]
-impl ChatBackend for OpenAiCompatible {
-    async fn chat(&self, request: ChatRequest<'_>) -> Result<ChatResponse> {
-        let i = &*self.inner;
-        if let Some(problem) = &i.problem {
-            return Err(Error::Config(problem.clone()));
-        }
-        let (Some(client), Some(url)) = (&i.client, &i.url) else {
-            return Err(Error::Config(
-                "the backend has no HTTP client or URL".into(),
-            ));
-        };
-        let body = Bytes::from(self.body(request)?);
-        tracing::trace!(body = %String::from_utf8_lossy(&body), "chat request");
+    /// Sends `body`, retrying as the policy says, until a 2xx response starts.
+    async fn send(&self, body: Bytes, stream: bool) -> Result<reqwest::Response> {
+        let (client, url) = self.ready()?;
+        let policy = self.inner.retry;
         let mut retries = 0;
         loop {
-            let span = tracing::debug_span!("chat_http", attempt = retries + 1);
+            let span = tracing::debug_span!("chat_http", attempt = retries + 1, stream);
             match self
-                .attempt(client, url, body.clone())
+                .attempt(client, url, body.clone(), stream)
                 .instrument(span)
                 .await
             {
                 Ok(response) => return Ok(response),
-                Err(failed) if failed.retry && retries < i.retry.max_retries => {
-                    let wait = i.retry.delay(retries, failed.retry_after);
+                Err(failed) if failed.retry && retries < policy.max_retries => {
+                    let wait = policy.delay(retries, failed.retry_after);
                     tracing::debug!(error = %failed.error, ?wait, "retrying chat request");
                     tokio::time::sleep(wait).await;
                     retries += 1;
@@ -408,16 +520,175 @@ impl ChatBackend for OpenAiCompatible {
             }
         }
     }
+
+    /// The next event of a stream, and what is left of it.
+    async fn advance(&self, phase: Phase) -> Option<(Result<StreamEvent>, Phase)> {
+        let mut reading = match phase {
+            Phase::Finished => return None,
+            Phase::Start(Err(e)) => return Some((Err(e), Phase::Finished)),
+            Phase::Start(Ok(body)) => match self.send(body, true).await {
+                Ok(response) => Box::new(Reading::new(response)),
+                Err(e) => return Some((Err(e), Phase::Finished)),
+            },
+            Phase::Reading(reading) => reading,
+        };
+        loop {
+            if let Some(event) = reading.events.pop_front() {
+                return Some((Ok(event), Phase::Reading(reading)));
+            }
+            if reading.ended {
+                return None;
+            }
+            if let Err(e) = self.read(&mut reading).await {
+                return Some((Err(e), Phase::Finished));
+            }
+        }
+    }
+
+    /// Reads one chunk of a stream into its events.
+    async fn read(&self, r: &mut Reading) -> Result<()> {
+        let limit = self.inner.idle_timeout;
+        let next = {
+            let chunk = r.response.chunk();
+            futures::pin_mut!(chunk);
+            // Most chunks are already here: the idle timer starts only when one is not.
+            match (futures::poll!(chunk.as_mut()), limit) {
+                (std::task::Poll::Ready(next), _) => next,
+                (std::task::Poll::Pending, Some(t)) => tokio::time::timeout(t, chunk)
+                    .await
+                    .map_err(|_| Error::Timeout(t))?,
+                (std::task::Poll::Pending, None) => chunk.await,
+            }
+        };
+        match next.map_err(|e| self.transport_error(e, limit))? {
+            Some(bytes) => r.feed(&bytes),
+            None => r.end(),
+        }
+    }
+}
+
+/// Where a stream is.
+enum Phase {
+    /// Not sent yet: the body, or the settings problem.
+    Start(Result<Bytes>),
+    Reading(Box<Reading>),
+    Finished,
+}
+
+/// A stream being read.
+struct Reading {
+    response: reqwest::Response,
+    framing: Framing,
+    decoder: SseDecoder,
+    assembler: Assembler,
+    events: VecDeque<StreamEvent>,
+    ended: bool,
+}
+
+/// What the body turned out to be.
+enum Framing {
+    /// Only whitespace so far.
+    Unknown,
+    /// Server-sent events.
+    Events,
+    /// One JSON body (a server that does not stream, or an error from a proxy).
+    Json(Vec<u8>),
+}
+
+impl Reading {
+    fn new(response: reqwest::Response) -> Self {
+        Self {
+            response,
+            framing: Framing::Unknown,
+            decoder: SseDecoder::default(),
+            assembler: Assembler::live(),
+            events: VecDeque::new(),
+            ended: false,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) -> Result<()> {
+        if let Framing::Unknown = self.framing {
+            match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+                None => return Ok(()),
+                Some(b'{' | b'[') => self.framing = Framing::Json(Vec::new()),
+                Some(_) => self.framing = Framing::Events,
+            }
+        }
+        match &mut self.framing {
+            Framing::Json(body) => {
+                body.extend_from_slice(bytes);
+                Ok(())
+            }
+            _ => {
+                let (assembler, events) = (&mut self.assembler, &mut self.events);
+                self.decoder
+                    .feed(bytes, &mut |frame| assembler.frame(frame, events))
+            }
+        }
+    }
+
+    fn end(&mut self) -> Result<()> {
+        self.ended = true;
+        let assembler = std::mem::take(&mut self.assembler);
+        match std::mem::replace(&mut self.framing, Framing::Unknown) {
+            Framing::Json(body) => {
+                tracing::trace!(body = %String::from_utf8_lossy(&body), "chat response");
+                let response = recover::parse_response(&body)?;
+                recover::stream::events_of(&response, &mut self.events);
+                Ok(())
+            }
+            _ => {
+                let mut assembler = assembler;
+                let events = &mut self.events;
+                self.decoder
+                    .end(&mut |frame| assembler.frame(frame, events))?;
+                assembler.finish(&mut self.events).map(|_| ())
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatBackend for OpenAiCompatible {
+    async fn chat(&self, request: ChatRequest<'_>) -> Result<ChatResponse> {
+        self.ready()?;
+        let body = Bytes::from(self.encode(request, false)?);
+        tracing::trace!(body = %String::from_utf8_lossy(&body), "chat request");
+        let response = self.send(body, false).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(e, self.inner.timeout))?;
+        tracing::trace!(body = %String::from_utf8_lossy(&bytes), "chat response");
+        recover::parse_response(&bytes)
+    }
+
+    fn chat_stream<'a>(&'a self, request: ChatRequest<'a>) -> ChatStream<'a> {
+        let start = self.ready().and_then(|_| self.encode(request, true));
+        let start = start.map(|body| {
+            tracing::trace!(body = %String::from_utf8_lossy(&body), "chat request");
+            Bytes::from(body)
+        });
+        Box::pin(futures::stream::unfold(Phase::Start(start), move |phase| {
+            self.advance(phase)
+        }))
+    }
+
+    fn check(&self) -> Result<()> {
+        self.ready().map(|_| ())
+    }
 }
 
 impl fmt::Debug for OpenAiCompatible {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &*self.inner;
         f.debug_struct("OpenAiCompatible")
-            .field("base_url", &i.base_url)
+            .field("base_url", &i.shown_url)
             .field("model", &i.model)
             .field("api_key", &i.api_key.as_ref().map(|_| "<redacted>"))
             .field("timeout", &i.timeout)
+            .field("idle_timeout", &i.idle_timeout)
             .field("retry", &i.retry)
             .field("tool_choice", &i.tool_choice)
             .field("extra_body", &i.extra_body)

@@ -6,8 +6,20 @@ use std::time::{Duration, SystemTime};
 ///
 /// Retried: connect errors, 429 (except `insufficient_quota`) and 5xx.
 /// Never retried: any other 4xx. A `Retry-After` header (seconds or an HTTP
-/// date) is honoured, capped at [`RetryPolicy::max_delay`].
+/// date) is honoured, capped at [`RetryPolicy::max_delay`]. Streams are retried
+/// only before their first byte.
+///
+/// ```
+/// use std::time::Duration;
+/// use toolcall::chat::RetryPolicy;
+/// let policy = RetryPolicy::default()
+///     .max_retries(4)
+///     .base_delay(Duration::from_millis(200))
+///     .max_delay(Duration::from_secs(10));
+/// assert_eq!(policy.max_retries, 4);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     /// Retries after the first attempt (0 turns retrying off). Default 2.
     pub max_retries: u32,
@@ -35,6 +47,27 @@ impl RetryPolicy {
             max_retries: 0,
             ..Self::default()
         }
+    }
+
+    /// Sets the number of retries after the first attempt (0 turns retrying off).
+    #[must_use]
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// Sets the first backoff, doubled each retry.
+    #[must_use]
+    pub fn base_delay(mut self, delay: Duration) -> Self {
+        self.base_delay = delay;
+        self
+    }
+
+    /// Sets the longest single wait, `Retry-After` included.
+    #[must_use]
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
     }
 
     /// The wait before retry number `retry` (0-based), given the server's `Retry-After`.
@@ -109,11 +142,10 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        let p = RetryPolicy {
-            max_retries: 5,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_millis(500),
-        };
+        let p = RetryPolicy::default()
+            .max_retries(5)
+            .base_delay(Duration::from_millis(100))
+            .max_delay(Duration::from_millis(500));
         let d0 = p.delay(0, None);
         let d2 = p.delay(2, None);
         assert!(

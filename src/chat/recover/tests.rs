@@ -10,6 +10,11 @@ fn response_with(message: Value) -> ChatResponse {
     parse_response(body.to_string().as_bytes()).unwrap()
 }
 
+/// 9 ASCII letters and digits: the only id shape Mistral's templates accept.
+fn is_our_id(id: &str) -> bool {
+    id.len() == 9 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 fn call(name: &str, arguments: Value) -> Value {
     json!({"id": "c1", "type": "function", "function": {"name": name, "arguments": arguments}})
 }
@@ -45,10 +50,7 @@ fn missing_call_id_gets_a_unique_one() {
         {"type": "function", "function": {"name": "f", "arguments": "{}"}}
     ]}));
     let ids: Vec<&str> = r.message.tool_calls.iter().map(|c| c.id.as_str()).collect();
-    assert!(
-        ids[0].starts_with("call_") && ids[1].starts_with("call_"),
-        "{ids:?}"
-    );
+    assert!(ids.iter().all(|id| is_our_id(id)), "{ids:?}");
     assert_ne!(ids[0], ids[1]);
 }
 
@@ -57,7 +59,7 @@ fn empty_call_id_gets_a_unique_one() {
     let r = response_with(
         json!({"tool_calls": [{"id": "", "function": {"name": "f", "arguments": "{}"}}]}),
     );
-    assert!(r.message.tool_calls[0].id.starts_with("call_"));
+    assert!(is_our_id(&r.message.tool_calls[0].id));
 }
 
 #[test]
@@ -393,4 +395,480 @@ fn json_answers_that_only_resemble_calls_stay_text() {
         assert!(r.message.tool_calls.is_empty(), "{answer}");
         assert_eq!(r.message.content.as_deref(), Some(answer));
     }
+}
+
+// ---- streams: framing, assembly, and the same result as a whole body ----
+
+use std::collections::VecDeque;
+
+use super::stream::{Assembler, Frame, SseDecoder};
+use crate::chat::StreamEvent;
+use crate::error::Truncation;
+
+/// Feeds `body` to a decoder in pieces of `width` bytes and assembles it live.
+fn assemble_in_pieces(body: &[u8], width: usize) -> (Vec<StreamEvent>, Result<ChatResponse>) {
+    let mut decoder = SseDecoder::default();
+    let mut assembler = Assembler::live();
+    let mut events = VecDeque::new();
+    let mut result = Ok(());
+    for piece in body.chunks(width.max(1)) {
+        result = decoder.feed(piece, &mut |f| assembler.frame(f, &mut events));
+        if result.is_err() {
+            break;
+        }
+    }
+    let response = result
+        .and_then(|()| decoder.end(&mut |f| assembler.frame(f, &mut events)))
+        .and_then(|()| assembler.finish(&mut events));
+    (events.into_iter().collect(), response)
+}
+
+fn frames(body: &[u8], width: usize) -> Vec<String> {
+    let mut decoder = SseDecoder::default();
+    let mut out = Vec::new();
+    let mut sink = |f: Frame<'_>| {
+        out.push(match f {
+            Frame::Data(d) => format!("data {d}"),
+            Frame::Error(e) => format!("error {e}"),
+        });
+        Ok(())
+    };
+    for piece in body.chunks(width) {
+        decoder.feed(piece, &mut sink).unwrap();
+    }
+    decoder.end(&mut sink).unwrap();
+    out
+}
+
+#[test]
+fn decoder_reads_every_framing_at_every_split() {
+    let body = b": keep-alive\r\ndata:{\"a\":1}\r\n\r\n:\n\ndata: {\"b\":\n\xe2\x9c\x93\nid: 7\nretry: 100\n\nevent: error\ndata: {\"error\":\"x\"}\n\nerror: {\"e\":2}\n\n{\"bare\":true}\n\ndata: [DONE]";
+    let expected = [
+        "data {\"a\":1}",
+        "data {\"b\":",
+        "error {\"error\":\"x\"}",
+        "error {\"e\":2}",
+        "data {\"bare\":true}",
+        "data [DONE]",
+    ];
+    // The second event is `{"b":` then a bare `✓` line, which is no field: only the data line counts.
+    for width in 1..=body.len() {
+        assert_eq!(frames(body, width), expected, "width {width}");
+    }
+}
+
+#[test]
+fn fixture_stream_gives_the_same_response_at_every_split() {
+    let body = include_bytes!("../../../tests/fixtures/llm/stream_tool_call.sse");
+    let whole = parse_response(body).unwrap();
+    for width in [1, 2, 3, 7, 64, 333, body.len()] {
+        let (events, response) = assemble_in_pieces(body, width);
+        let response = response.unwrap();
+        assert_eq!(response, whole, "width {width}");
+        assert_eq!(
+            events.last(),
+            Some(&StreamEvent::Done(Box::new(whole.clone())))
+        );
+    }
+}
+
+#[test]
+fn reasoning_and_reasoning_content_together_are_read_once() {
+    let r =
+        response_with(json!({"content": "42", "reasoning": "same", "reasoning_content": "same"}));
+    assert_eq!(r.message.reasoning.as_deref(), Some("same"));
+    let body = concat!(
+        "data: {\"choices\":[{\"delta\":{\"reasoning\":\"a\",\"reasoning_content\":\"a\"}}]}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"reasoning\":\"b\",\"reasoning_content\":\"b\"}}]}\n\n",
+        "data: {\"choices\":[{\"delta\":{\"content\":\"x\"},\"finish_reason\":\"stop\"}]}\n\n",
+    );
+    let r = parse_response(body.as_bytes()).unwrap();
+    assert_eq!(r.message.reasoning.as_deref(), Some("ab"));
+    assert_eq!(r.message.content.as_deref(), Some("x"));
+}
+
+#[test]
+fn an_answer_only_in_reasoning_is_the_answer_marked_so() {
+    for message in [
+        json!({"content": null, "reasoning_content": "the answer"}),
+        json!({"content": "", "reasoning": "the answer", "reasoning_content": "the answer"}),
+        json!({"content": "<think>the answer</think>"}),
+    ] {
+        let r = response_with(message.clone());
+        assert_eq!(
+            r.message.content.as_deref(),
+            Some("the answer"),
+            "{message}"
+        );
+        assert!(r.answer_from_reasoning, "{message}");
+        assert_eq!(r.message.reasoning, None);
+    }
+    let r = response_with(json!({"content": "real", "reasoning": "thoughts"}));
+    assert!(!r.answer_from_reasoning);
+}
+
+fn chunk(delta: Value) -> String {
+    format!(
+        "data: {}\n\n",
+        json!({"choices": [{"index": 0, "delta": delta}]})
+    )
+}
+
+fn stream_of(deltas: &[Value], finish: &str) -> String {
+    let mut body: String = deltas.iter().cloned().map(chunk).collect();
+    body.push_str(&format!(
+        "data: {}\n\ndata: [DONE]\n\n",
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+    ));
+    body
+}
+
+fn names_and_args(r: &ChatResponse) -> Vec<(String, String, String)> {
+    r.message
+        .tool_calls
+        .iter()
+        .map(|c| {
+            (
+                c.id.clone(),
+                c.function.name.clone(),
+                c.function.arguments.clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn calls_all_at_index_0_with_their_own_ids_are_separate() {
+    let body = stream_of(
+        &[
+            json!({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": "{\"x\""}}]}),
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]}),
+            json!({"tool_calls": [{"index": 0, "id": "b", "function": {"name": "g", "arguments": "{}"}}]}),
+            json!({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f", "arguments": "{\"x\": 2}"}}]}),
+        ],
+        "tool_calls",
+    );
+    let r = parse_response(body.as_bytes()).unwrap();
+    assert_eq!(
+        names_and_args(&r),
+        [
+            ("a".into(), "f".into(), "{\"x\": 1}".into()),
+            ("b".into(), "g".into(), "{}".into()),
+            ("c".into(), "f".into(), "{\"x\": 2}".into())
+        ]
+    );
+}
+
+#[test]
+fn fragments_without_index_follow_their_id() {
+    let body = stream_of(
+        &[
+            json!({"tool_calls": [{"id": "a", "function": {"name": "f", "arguments": ""}}]}),
+            json!({"tool_calls": [{"id": "b", "function": {"name": "g", "arguments": ""}}]}),
+            json!({"tool_calls": [{"id": "a", "function": {"arguments": "{\"n\":"}}]}),
+            json!({"tool_calls": [{"id": "b", "function": {"arguments": "{}"}}]}),
+            json!({"tool_calls": [{"id": "a", "function": {"arguments": "1}"}}]}),
+        ],
+        "tool_calls",
+    );
+    let r = parse_response(body.as_bytes()).unwrap();
+    assert_eq!(
+        names_and_args(&r),
+        [
+            ("a".into(), "f".into(), "{\"n\":1}".into()),
+            ("b".into(), "g".into(), "{}".into())
+        ]
+    );
+}
+
+#[test]
+fn id_arriving_late_joins_its_call_and_a_whole_call_is_not_reopened() {
+    // The id comes on the second fragment of the same call: one call.
+    let body = stream_of(
+        &[
+            json!({"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": "{\"a\""}}]}),
+            json!({"tool_calls": [{"index": 0, "id": "late", "function": {"arguments": ": 1}"}}]}),
+        ],
+        "tool_calls",
+    );
+    let r = parse_response(body.as_bytes()).unwrap();
+    assert_eq!(
+        names_and_args(&r),
+        [("late".into(), "f".into(), "{\"a\": 1}".into())]
+    );
+    // Whole calls with no id or index, one a chunk: separate calls.
+    let body = stream_of(
+        &[
+            json!({"tool_calls": [{"function": {"name": "f", "arguments": "{\"n\": 1}"}}]}),
+            json!({"tool_calls": [{"function": {"name": "f", "arguments": "{\"n\": 2}"}}]}),
+        ],
+        "tool_calls",
+    );
+    let r = parse_response(body.as_bytes()).unwrap();
+    let args: Vec<_> = names_and_args(&r).into_iter().map(|c| c.2).collect();
+    assert_eq!(args, ["{\"n\": 1}", "{\"n\": 2}"]);
+}
+
+#[test]
+fn flattened_and_legacy_calls_are_read_in_a_stream_too() {
+    let body = stream_of(
+        &[json!({"tool_calls": [{"index": 0, "id": "x", "name": "f", "arguments": {"a": 1}}]})],
+        "tool_calls",
+    );
+    let r = parse_response(body.as_bytes()).unwrap();
+    assert_eq!(
+        names_and_args(&r),
+        [("x".into(), "f".into(), "{\"a\":1}".into())]
+    );
+    let body = stream_of(
+        &[
+            json!({"function_call": {"name": "f", "arguments": ""}}),
+            json!({"function_call": {"arguments": "{\"a\":"}}),
+            json!({"function_call": {"arguments": "1}"}}),
+        ],
+        "function_call",
+    );
+    let r = parse_response(body.as_bytes()).unwrap();
+    assert_eq!(r.message.tool_calls[0].function.name, "f");
+    assert_eq!(r.message.tool_calls[0].function.arguments, "{\"a\":1}");
+}
+
+#[test]
+fn tool_name_slips_are_normalised() {
+    let r = response_with(json!({"tool_calls": [
+        {"id": "1", "function": {"name": "functions.get_logs", "arguments": "{}"}},
+        {"id": "2", "function": {"name": "  get_logs ", "arguments": "{}"}},
+        {"id": "3", "function": {"name": "get_logs<|channel|>commentary", "arguments": "{}"}}
+    ]}));
+    let names: Vec<&str> = r
+        .message
+        .tool_calls
+        .iter()
+        .map(|c| c.function.name.as_str())
+        .collect();
+    assert_eq!(names, ["get_logs", "get_logs", "get_logs"]);
+    let r = response_with(
+        json!({"content": "<tool_call>{\"name\": \"functions.f\", \"arguments\": {}}</tool_call>"}),
+    );
+    assert_eq!(r.message.tool_calls[0].function.name, "f");
+}
+
+#[test]
+fn a_call_without_a_name_is_dropped() {
+    let r = response_with(json!({"content": "The answer.", "tool_calls": [
+        {"id": "1", "type": "function", "function": {"name": "", "arguments": ""}}
+    ]}));
+    assert!(r.message.tool_calls.is_empty());
+    assert_eq!(r.message.content.as_deref(), Some("The answer."));
+    let r = response_with(json!({"tool_calls": [
+        {"id": "1", "function": {"arguments": "{}"}},
+        {"id": "2", "function": {"name": "g", "arguments": "{}"}}
+    ]}));
+    assert_eq!(names_and_args(&r), [("2".into(), "g".into(), "{}".into())]);
+}
+
+#[test]
+fn broken_tool_call_block_is_kept_for_the_model_and_the_good_ones_run() {
+    let content = "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1}}</tool_call>\n<tool_call>{\"name\": \"g\", \"arguments\": {\"b\": }</tool_call><tool_call>{\"name\": \"h\", \"arguments\": {}}</tool_call>";
+    let r = response_with(json!({"content": content}));
+    let calls = names_and_args(&r);
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(
+        (calls[0].1.as_str(), calls[0].2.as_str()),
+        ("f", "{\"a\":1}")
+    );
+    assert_eq!(calls[1].1, "g");
+    assert!(
+        serde_json::from_str::<Value>(&calls[1].2).is_err(),
+        "{}",
+        calls[1].2
+    );
+    assert_eq!(calls[2].1, "h");
+    assert_eq!(r.message.content, None);
+}
+
+#[test]
+fn empty_arguments_are_an_empty_object_on_both_paths() {
+    let r = response_with(json!({"tool_calls": [call("f", json!(""))]}));
+    assert_eq!(r.message.tool_calls[0].function.arguments, "{}");
+    let body = stream_of(
+        &[
+            json!({"tool_calls": [{"index": 0, "id": "c", "function": {"name": "f", "arguments": ""}}]}),
+        ],
+        "tool_calls",
+    );
+    let r = parse_response(body.as_bytes()).unwrap();
+    assert_eq!(r.message.tool_calls[0].function.arguments, "{}");
+}
+
+#[test]
+fn ids_we_make_are_nine_alphanumerics_and_never_repeat() {
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..100_000 {
+        let id = content::new_call_id();
+        assert!(is_our_id(&id), "{id}");
+        assert!(seen.insert(id));
+    }
+}
+
+#[test]
+fn huge_token_counts_never_overflow() {
+    let body = json!({"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": 1e300, "completion_tokens": u64::MAX, "total_tokens": "18446744073709551615"}});
+    let r = parse_response(body.to_string().as_bytes()).unwrap();
+    let u = r.usage.unwrap();
+    assert_eq!(u, Usage::new(u64::MAX, u64::MAX, u64::MAX));
+    let mut sum = u;
+    sum += u;
+    assert_eq!(
+        sum + Usage::new(1, 1, 1),
+        Usage::new(u64::MAX, u64::MAX, u64::MAX)
+    );
+}
+
+#[test]
+fn errors_inside_a_200_in_every_shape() {
+    let cases: [(&[u8], u16, &str); 5] = [
+        (b"data: {\"choices\":[{\"delta\":{\"content\":\"part\"}}]}\n\ndata: {\"error\":{\"message\":\"boom\",\"code\":503}}\n\n", 503, "boom"),
+        (b"data: {\"choices\":[{\"delta\":{\"content\":\"part\"}}]}\n\ndata: {\"object\":\"error\",\"message\":\"too long\",\"type\":\"BadRequestError\",\"param\":null,\"code\":400}\n\n", 400, "too long"),
+        (b"data: {\"choices\":[{\"delta\":{\"content\":\"part\"}}]}\n\nerror: {\"error\":{\"code\":500,\"message\":\"kv full\",\"type\":\"server_error\"}}\n\n", 500, "kv full"),
+        (b"event: error\ndata: {\"message\":\"overloaded\"}\n\n", 200, "overloaded"),
+        (b"{\"object\":\"error\",\"message\":\"no such model\",\"type\":\"NotFoundError\",\"param\":null,\"code\":404}", 404, "no such model"),
+    ];
+    for (body, status, words) in cases {
+        let err = parse_response(body).unwrap_err();
+        let Error::Api(api) = &err else {
+            panic!("{}: {err:?}", String::from_utf8_lossy(body))
+        };
+        assert_eq!((api.status, api.message.as_str()), (status, words));
+    }
+}
+
+#[test]
+fn a_cut_stream_is_an_error_whatever_arrived() {
+    let text = "data: {\"choices\":[{\"delta\":{\"content\":\"The pod was\"}}]}\n\n";
+    let err = parse_response(text.as_bytes()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Truncated { by: Truncation::StreamEnded, partial } if partial.message.content.as_deref() == Some("The pod was")),
+        "{err:?}"
+    );
+    let calls = "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\"}}]}}]}\n\n";
+    let err = parse_response(calls.as_bytes()).unwrap_err();
+    let partial = err.partial().unwrap();
+    assert_eq!(partial.message.tool_calls[0].function.name, "f");
+    // A finish_reason without [DONE], or [DONE] without a finish_reason, is complete.
+    let finished =
+        "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"},\"finish_reason\":\"stop\"}]}\n\n";
+    assert!(parse_response(finished.as_bytes()).is_ok());
+    let done = "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\ndata: [DONE]";
+    assert!(parse_response(done.as_bytes()).is_ok());
+}
+
+#[test]
+fn token_limit_beside_calls_is_an_error_and_beside_text_a_mark() {
+    let body = json!({"choices": [{"message": {"tool_calls": [call("f", json!("{\"a\": \"cut"))]}, "finish_reason": "length"}]});
+    let err = parse_response(body.to_string().as_bytes()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Truncated {
+                by: Truncation::TokenLimit,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let body =
+        json!({"choices": [{"message": {"content": "Raise the"}, "finish_reason": "length"}]});
+    let r = parse_response(body.to_string().as_bytes()).unwrap();
+    assert!(r.truncated);
+    assert_eq!(r.message.content.as_deref(), Some("Raise the"));
+    let body = json!({"choices": [{"message": {"content": "Done."}, "finish_reason": "stop"}]});
+    assert!(
+        !parse_response(body.to_string().as_bytes())
+            .unwrap()
+            .truncated
+    );
+}
+
+#[test]
+fn live_text_holds_back_think_calls_and_end_tokens() {
+    let body = stream_of(
+        &[
+            json!({"content": "<thi"}),
+            json!({"content": "nk>weighing</th"}),
+            json!({"content": "ink>\n\nRaise "}),
+            json!({"content": "the limit.<|im"}),
+            json!({"content": "_end|>"}),
+        ],
+        "stop",
+    );
+    let (events, response) = assemble_in_pieces(body.as_bytes(), 5);
+    let response = response.unwrap();
+    assert_eq!(
+        response.message.content.as_deref(),
+        Some("Raise the limit.")
+    );
+    let text: String = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    let reasoning: String = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::Reasoning(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text, "Raise the limit.");
+    assert_eq!(reasoning, "weighing");
+    // A call left in the text is never shown as text.
+    let body = stream_of(
+        &[
+            json!({"content": "<tool_"}),
+            json!({"content": "call>{\"name\": \"f\", \"arguments\": {}}</tool_call>"}),
+        ],
+        "stop",
+    );
+    let (events, response) = assemble_in_pieces(body.as_bytes(), 1000);
+    assert_eq!(response.unwrap().message.tool_calls[0].function.name, "f");
+    assert!(
+        !events.iter().any(|e| matches!(e, StreamEvent::Text(_))),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, StreamEvent::ToolCall(c) if c.function.name == "f"))
+    );
+}
+
+#[test]
+fn several_data_lines_without_blank_lines_are_several_chunks() {
+    let body = "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\ndata: {\"choices\":[{\"delta\":{\"content\":\"b\"},\"finish_reason\":\"stop\"}]}\ndata: [DONE]\n";
+    let r = parse_response(body.as_bytes()).unwrap();
+    assert_eq!(r.message.content.as_deref(), Some("ab"));
+}
+
+#[test]
+fn an_empty_finish_reason_on_every_chunk_does_not_end_the_answer() {
+    let cut =
+        "data: {\"choices\":[{\"delta\":{\"content\":\"The pod\"},\"finish_reason\":\"\"}]}\n\n";
+    let err = parse_response(cut.as_bytes()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Truncated {
+                by: Truncation::StreamEnded,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let done = format!("{cut}data: [DONE]\n\n");
+    let r = parse_response(done.as_bytes()).unwrap();
+    assert_eq!(r.finish_reason.as_deref(), Some(""));
+    assert_eq!(r.message.content.as_deref(), Some("The pod"));
 }

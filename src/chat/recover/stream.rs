@@ -1,0 +1,618 @@
+//! Streams: server-sent events read tolerantly, and the one assembler that folds
+//! chunks into a [`ChatResponse`], for live streams and buffered ones alike.
+
+use std::collections::VecDeque;
+
+use super::content::{self, Draft, DraftCall, Ending, Meta};
+use super::error_body::{self, truncate};
+use super::raw::{LenientStr, RawCompletion, RawMessage};
+use crate::chat::{ChatResponse, StreamEvent, Usage};
+use crate::error::{Error, Result};
+
+/// One unit the decoder hands on.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Frame<'a> {
+    /// The data of one event.
+    Data(&'a str),
+    /// An error sent instead of data: `event: error`, or llama.cpp's old `error: {…}` line.
+    Error(&'a str),
+}
+
+/// A line-based reader of server-sent events, tolerant where servers differ from
+/// the spec: `\n` or `\r\n`, `data:` with or without the space, comments and
+/// keep-alives, an event split across reads, a last event with no blank line
+/// after it, an `error:` line, a JSON line with no `data:` before it.
+#[derive(Debug, Default)]
+pub(crate) struct SseDecoder {
+    /// The unfinished line.
+    line: Vec<u8>,
+    /// The data lines of the current event, joined by `\n`.
+    data: Vec<u8>,
+    /// Whether the current event is `event: error`.
+    error_event: bool,
+    /// Whether the current event has a data line.
+    has_data: bool,
+}
+
+impl SseDecoder {
+    /// Reads `bytes`, handing every finished event to `sink`.
+    pub(crate) fn feed(
+        &mut self,
+        bytes: &[u8],
+        sink: &mut dyn FnMut(Frame<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut rest = bytes;
+        while let Some(at) = memchr::memchr(b'\n', rest) {
+            let (head, tail) = rest.split_at(at);
+            rest = tail.get(1..).unwrap_or_default();
+            if self.line.is_empty() {
+                // The common case, `data: {…}` and a blank line in the same read: no copy.
+                if !self.has_data
+                    && !self.error_event
+                    && let Some(value) = head.strip_prefix(b"data:")
+                    && let Some(after) = rest
+                        .strip_prefix(b"\n")
+                        .or_else(|| rest.strip_prefix(b"\r\n"))
+                {
+                    let value = value.strip_prefix(b" ").unwrap_or(value);
+                    let value = value.strip_suffix(b"\r").unwrap_or(value);
+                    if let Ok(text) = std::str::from_utf8(value) {
+                        rest = after;
+                        sink(Frame::Data(text))?;
+                        continue;
+                    }
+                }
+                self.line_done(head, sink)?;
+            } else {
+                let mut line = std::mem::take(&mut self.line);
+                line.extend_from_slice(head);
+                let result = self.line_done(&line, sink);
+                line.clear();
+                self.line = line;
+                result?;
+            }
+        }
+        self.line.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// The end of the body: the unfinished line and event are handed on too.
+    pub(crate) fn end(&mut self, sink: &mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> {
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.line_done(&line, sink)?;
+        }
+        self.dispatch(sink)
+    }
+
+    fn line_done(
+        &mut self,
+        line: &[u8],
+        sink: &mut dyn FnMut(Frame<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return self.dispatch(sink);
+        }
+        if line.first() == Some(&b':') {
+            return Ok(()); // a comment or keep-alive
+        }
+        if line.first() == Some(&b'{') {
+            // JSON with no `data:` before it.
+            return self.data_line(line);
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(at) => (
+                line.get(..at).unwrap_or_default(),
+                line.get(at + 1..).unwrap_or_default(),
+            ),
+            None => (line, &b""[..]),
+        };
+        let value = value.strip_prefix(b" ").unwrap_or(value);
+        match field {
+            b"data" => self.data_line(value),
+            b"event" => {
+                self.error_event = value.trim_ascii() == b"error";
+                Ok(())
+            }
+            b"error" => {
+                self.dispatch(sink)?;
+                sink(Frame::Error(&String::from_utf8_lossy(value)))
+            }
+            _ => Ok(()), // id, retry, and fields nobody defined
+        }
+    }
+
+    fn data_line(&mut self, value: &[u8]) -> Result<()> {
+        if self.has_data {
+            self.data.push(b'\n');
+        }
+        self.data.extend_from_slice(value);
+        self.has_data = true;
+        Ok(())
+    }
+
+    fn dispatch(&mut self, sink: &mut dyn FnMut(Frame<'_>) -> Result<()>) -> Result<()> {
+        let error = std::mem::take(&mut self.error_event);
+        if !std::mem::take(&mut self.has_data) {
+            return Ok(());
+        }
+        let result = match std::str::from_utf8(&self.data) {
+            Ok(text) if error => sink(Frame::Error(text)),
+            Ok(text) => sink(Frame::Data(text)),
+            Err(_) => {
+                let text = String::from_utf8_lossy(&self.data).into_owned();
+                if error {
+                    sink(Frame::Error(&text))
+                } else {
+                    sink(Frame::Data(&text))
+                }
+            }
+        };
+        self.data.clear();
+        result
+    }
+}
+
+/// Folds stream chunks into one response, and (when asked) into live events.
+#[derive(Debug, Default)]
+pub(crate) struct Assembler {
+    content: Option<String>,
+    reasoning: Option<String>,
+    slots: Vec<Slot>,
+    legacy: Option<DraftCall>,
+    meta: Meta,
+    chunks: usize,
+    done: bool,
+    /// A `finish_reason` of `""` was seen (kept as the reason if no real one comes).
+    empty_finish: bool,
+    live: Option<Live>,
+}
+
+/// A tool call being put together from fragments.
+#[derive(Debug, Default)]
+struct Slot {
+    index: Option<u64>,
+    call: DraftCall,
+}
+
+impl Slot {
+    /// A name and arguments that are whole JSON: a later fragment with a new id
+    /// or a new name is another call.
+    fn is_complete(&self) -> bool {
+        !self.call.name.is_empty() && content::is_json(&self.call.arguments)
+    }
+}
+
+impl Assembler {
+    /// An assembler that also produces live events.
+    pub(crate) fn live() -> Self {
+        Self {
+            live: Some(Live::default()),
+            ..Self::default()
+        }
+    }
+
+    /// Reads one frame; live events (if any) go to `events`.
+    pub(crate) fn frame(
+        &mut self,
+        frame: Frame<'_>,
+        events: &mut VecDeque<StreamEvent>,
+    ) -> Result<()> {
+        match frame {
+            Frame::Error(text) => Err(error_body::error_in_success(200, text.trim().as_bytes())),
+            Frame::Data(data) => self.data(data, events),
+        }
+    }
+
+    fn data(&mut self, data: &str, events: &mut VecDeque<StreamEvent>) -> Result<()> {
+        let data = data.trim();
+        if data.is_empty() {
+            return Ok(());
+        }
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        match serde_json::from_str::<RawCompletion<'_>>(data) {
+            Ok(chunk) => self.chunk(chunk, data, events),
+            // Several `data:` lines with no blank line between them: one chunk a line.
+            Err(_) if data.contains('\n') => {
+                for line in data.lines() {
+                    self.data(line, events)?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(Error::InvalidResponse {
+                reason: format!("a stream chunk is not JSON: {e}"),
+                body: truncate(data, 512).to_owned(),
+            }),
+        }
+    }
+
+    fn chunk(
+        &mut self,
+        chunk: RawCompletion<'_>,
+        data: &str,
+        events: &mut VecDeque<StreamEvent>,
+    ) -> Result<()> {
+        if error_body::is_error(&chunk) {
+            return Err(error_body::error_in_success(200, data.as_bytes()));
+        }
+        self.chunks += 1;
+        if self.meta.id.is_none() {
+            self.meta.id = chunk
+                .id
+                .map(LenientStr::into_string)
+                .filter(|s| !s.is_empty());
+        }
+        if self.meta.model.is_none() {
+            self.meta.model = chunk
+                .model
+                .map(LenientStr::into_string)
+                .filter(|s| !s.is_empty());
+        }
+        if let Some(u) = chunk.usage {
+            self.meta.usage = Some(Usage::from(u));
+        }
+        for choice in chunk.choices.into_iter().flatten() {
+            // Some servers send `""` on every chunk: only a real reason ends the answer.
+            match choice.finish_reason {
+                Some(reason) if reason.0.trim().is_empty() => self.empty_finish = true,
+                Some(reason) => self.meta.finish_reason = Some(reason.into_string()),
+                None => {}
+            }
+            if let Some(delta) = choice.delta.or(choice.message) {
+                self.delta(delta, events);
+            }
+        }
+        Ok(())
+    }
+
+    fn delta(&mut self, mut delta: RawMessage<'_>, events: &mut VecDeque<StreamEvent>) {
+        if let Some(piece) = delta.reasoning_text().filter(|p| !p.is_empty()) {
+            self.reasoning
+                .get_or_insert_with(String::new)
+                .push_str(&piece);
+            if let Some(live) = &mut self.live {
+                live.reason(piece.into_owned(), events);
+            }
+        }
+        if let Some(piece) = delta.content.take() {
+            if let Some(live) = &mut self.live {
+                live.text(&piece, events);
+            }
+            self.content
+                .get_or_insert_with(String::new)
+                .push_str(&piece);
+        }
+        for (position, mut part) in delta.tool_calls.take().into_iter().flatten().enumerate() {
+            let index = part.index;
+            let id = part.id.take().map(LenientStr::into_string);
+            let (name, args) = part.parts();
+            let mut arguments = String::new();
+            content::push_arguments(&mut arguments, args);
+            self.fragment(index, position, id, name, arguments);
+        }
+        if let Some(f) = delta.function_call.take() {
+            let legacy = self.legacy.get_or_insert_with(DraftCall::default);
+            if let Some(name) = f.name.map(LenientStr::into_string) {
+                merge_name(&mut legacy.name, &name);
+            }
+            content::push_arguments(&mut legacy.arguments, f.arguments);
+        }
+    }
+
+    /// One tool-call fragment: which call it belongs to, by id first, then index.
+    fn fragment(
+        &mut self,
+        index: Option<u64>,
+        position: usize,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: String,
+    ) {
+        let id = id.filter(|s| !s.trim().is_empty());
+        let name = name.filter(|s| !s.trim().is_empty());
+        let by_id = id
+            .as_deref()
+            .and_then(|id| self.slots.iter().rposition(|s| s.call.id == id));
+        let at = match (by_id, &id, index) {
+            (Some(at), _, _) => Some(at),
+            // A new id: the call at this index, if it has no id yet and is not done; else a new call.
+            (None, Some(_), _) => index
+                .and_then(|i| self.slots.iter().rposition(|s| s.index == Some(i)))
+                .filter(|&at| {
+                    self.slots
+                        .get(at)
+                        .is_some_and(|s| s.call.id.is_empty() && !s.is_complete())
+                }),
+            // No id: the call at this index, else (no index either) the last call.
+            (None, None, Some(i)) => self.slots.iter().rposition(|s| s.index == Some(i)),
+            // Neither: the last call, unless this is a later entry of one delta.
+            (None, None, None) if position == 0 => self.slots.len().checked_sub(1),
+            (None, None, None) => None,
+        };
+        // A whole call already there and a new name: another call.
+        let at = at.filter(|&at| {
+            let Some(slot) = self.slots.get(at) else {
+                return false;
+            };
+            match &name {
+                Some(n) if id.is_none() && slot.is_complete() => {
+                    slot.call.name == *n && arguments.is_empty()
+                }
+                _ => true,
+            }
+        });
+        let slot = match at.and_then(|at| self.slots.get_mut(at)) {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(Slot {
+                    index,
+                    call: DraftCall::default(),
+                });
+                let Some(slot) = self.slots.last_mut() else {
+                    return;
+                };
+                slot
+            }
+        };
+        if let Some(id) = id
+            && slot.call.id.is_empty()
+        {
+            slot.call.id = id;
+        }
+        if let Some(name) = name {
+            merge_name(&mut slot.call.name, &name);
+        }
+        slot.call.arguments.push_str(&arguments);
+    }
+
+    /// The end of the stream: the response, or why there is none. Live events
+    /// for what was held back, the calls, the usage and the response go to `events`.
+    pub(crate) fn finish(mut self, events: &mut VecDeque<StreamEvent>) -> Result<ChatResponse> {
+        if self.chunks == 0 {
+            return Err(Error::InvalidResponse {
+                reason: "the stream has no chunks".to_owned(),
+                body: String::new(),
+            });
+        }
+        let ending = if self.done || self.meta.finish_reason.is_some() {
+            Ending::Complete
+        } else {
+            Ending::Cut
+        };
+        if self.meta.finish_reason.is_none() && self.empty_finish {
+            self.meta.finish_reason = Some(String::new());
+        }
+        let draft = Draft {
+            content: self.content,
+            reasoning: self.reasoning,
+            calls: self.slots.into_iter().map(|s| s.call).collect(),
+            function_call: self.legacy,
+        };
+        let response = content::finish(draft, self.meta, ending)?;
+        if let Some(live) = self.live {
+            live.finish(&response, events);
+        }
+        Ok(response)
+    }
+}
+
+/// A name sent whole (perhaps again in every fragment) or in pieces.
+fn merge_name(current: &mut String, piece: &str) {
+    if current.is_empty() {
+        piece.clone_into(current);
+    } else if current != piece {
+        current.push_str(piece);
+    }
+}
+
+/// Reads a whole streamed body (a server that streams although not asked).
+pub(crate) fn parse_stream(body: &[u8]) -> Result<ChatResponse> {
+    let mut decoder = SseDecoder::default();
+    let mut assembler = Assembler::default();
+    let mut events = VecDeque::new();
+    let mut sink = |frame: Frame<'_>| assembler.frame(frame, &mut events);
+    decoder.feed(body, &mut sink)?;
+    decoder.end(&mut sink)?;
+    assembler
+        .finish(&mut events)
+        .map_err(|e| with_body(e, body))
+}
+
+/// An unreadable-stream error with the body it came from.
+fn with_body(error: Error, body: &[u8]) -> Error {
+    match error {
+        Error::InvalidResponse { reason, body: b } if b.is_empty() => Error::InvalidResponse {
+            reason,
+            body: truncate(String::from_utf8_lossy(body).trim(), 512).to_owned(),
+        },
+        other => other,
+    }
+}
+
+/// The events for a whole response: what a stream of it would yield.
+pub(crate) fn events_of(response: &ChatResponse, events: &mut VecDeque<StreamEvent>) {
+    Live::default().finish(response, events);
+}
+
+/// What live text deltas have shown so far, and what is held back until the end.
+///
+/// A leading `<think>` block goes out as reasoning. Text that may be a call left
+/// in the text (a `<tool_call>` block, `[TOOL_CALLS]`, JSON) or a leaked end token
+/// is held; at the end, whatever the final answer has beyond what was shown goes out.
+#[derive(Debug, Default)]
+struct Live {
+    mode: Mode,
+    pending: String,
+    shown_text: String,
+    shown_reasoning: String,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Nothing but whitespace yet.
+    #[default]
+    Start,
+    /// Inside a leading `<think>`.
+    Think,
+    /// Plain text.
+    Text,
+    /// Held until the end.
+    Held,
+}
+
+/// Starts of text that may be calls left in content; held until the end.
+const HOLD_STARTS: [&str; 6] = [
+    "<tool_call>",
+    "[TOOL_CALLS]",
+    "<|python_tag|>",
+    "{",
+    "[",
+    "```",
+];
+
+impl Live {
+    fn text(&mut self, piece: &str, events: &mut VecDeque<StreamEvent>) {
+        // Every marker starts with `<` or `[`: plain text goes out as it is.
+        if self.mode == Mode::Text && self.pending.is_empty() && !piece.contains(['<', '[']) {
+            self.show(piece.to_owned(), events);
+            return;
+        }
+        self.pending.push_str(piece);
+        loop {
+            match self.mode {
+                Mode::Held => return,
+                Mode::Start => {
+                    let t = self.pending.trim_start();
+                    if t.is_empty() {
+                        return;
+                    }
+                    if let Some(rest) = t.strip_prefix("<think>") {
+                        self.pending = rest.trim_start().to_owned();
+                        self.mode = Mode::Think;
+                        continue;
+                    }
+                    if HOLD_STARTS.iter().any(|m| t.starts_with(m)) {
+                        self.mode = Mode::Held;
+                        return;
+                    }
+                    if "<think>".starts_with(t) || HOLD_STARTS.iter().any(|m| m.starts_with(t)) {
+                        return; // may still become a marker
+                    }
+                    self.pending = t.to_owned();
+                    self.mode = Mode::Text;
+                }
+                Mode::Think => {
+                    if let Some(end) = self.pending.find("</think>") {
+                        let thought = self.pending.get(..end).unwrap_or_default().to_owned();
+                        let after = self
+                            .pending
+                            .get(end + "</think>".len()..)
+                            .unwrap_or_default()
+                            .to_owned();
+                        self.reason(thought.trim_end().to_owned(), events);
+                        self.pending = after;
+                        self.mode = Mode::Start;
+                        continue;
+                    }
+                    let keep = partial_suffix(&self.pending, &["</think>"]);
+                    let cut = self.pending.len() - keep;
+                    let thought: String = self.pending.drain(..cut).collect();
+                    self.reason(thought, events);
+                    return;
+                }
+                Mode::Text => {
+                    if let Some(at) = TEXT_MARKERS
+                        .iter()
+                        .filter_map(|m| self.pending.find(m))
+                        .min()
+                    {
+                        let shown: String = self.pending.drain(..at).collect();
+                        self.show(shown, events);
+                        self.mode = Mode::Held;
+                        return;
+                    }
+                    let keep = partial_suffix(&self.pending, &TEXT_MARKERS);
+                    let cut = self.pending.len() - keep;
+                    let shown: String = self.pending.drain(..cut).collect();
+                    self.show(shown, events);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn show(&mut self, text: String, events: &mut VecDeque<StreamEvent>) {
+        if !text.is_empty() {
+            self.shown_text.push_str(&text);
+            events.push_back(StreamEvent::Text(text));
+        }
+    }
+
+    fn reason(&mut self, text: String, events: &mut VecDeque<StreamEvent>) {
+        if !text.is_empty() {
+            self.shown_reasoning.push_str(&text);
+            events.push_back(StreamEvent::Reasoning(text));
+        }
+    }
+
+    /// What the final response has beyond what was shown, then its calls, usage and itself.
+    fn finish(mut self, response: &ChatResponse, events: &mut VecDeque<StreamEvent>) {
+        if let Some(reasoning) = &response.message.reasoning
+            && let Some(rest) = reasoning.strip_prefix(self.shown_reasoning.as_str())
+        {
+            let rest = rest.to_owned();
+            self.reason(rest, events);
+        }
+        if let Some(text) = &response.message.content
+            && let Some(rest) = text.strip_prefix(self.shown_text.as_str())
+        {
+            let rest = rest.to_owned();
+            self.show(rest, events);
+        }
+        for call in &response.message.tool_calls {
+            events.push_back(StreamEvent::ToolCall(call.clone()));
+        }
+        if let Some(usage) = response.usage {
+            events.push_back(StreamEvent::Usage(usage));
+        }
+        events.push_back(StreamEvent::Done(Box::new(response.clone())));
+    }
+}
+
+/// Markers inside text after which everything is held: calls left in the text,
+/// leaked end tokens (the same list as in `content`), a late `</think>`.
+const TEXT_MARKERS: [&str; 10] = [
+    "<tool_call>",
+    "[TOOL_CALLS]",
+    "<|python_tag|>",
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|end|>",
+    "<|endoftext|>",
+    "</s>",
+    "<end_of_turn>",
+    "</think>",
+];
+
+/// The length of the longest end of `text` that is the start of a marker.
+fn partial_suffix(text: &str, markers: &[&str]) -> usize {
+    let mut best = 0;
+    for m in markers {
+        for len in (1..m.len().min(text.len() + 1)).rev() {
+            if len <= best {
+                break;
+            }
+            if let (Some(tail), Some(head)) = (text.get(text.len() - len..), m.get(..len))
+                && tail == head
+            {
+                best = len;
+                break;
+            }
+        }
+    }
+    best
+}
