@@ -37,7 +37,6 @@ use rmcp::transport::{
 };
 use rmcp::{ErrorData, RoleClient, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
-use tokio::runtime::Runtime;
 use toolcall::mcp::{HttpServer, McpServer};
 use toolcall::{DynamicTool, ToolRegistry};
 
@@ -146,7 +145,12 @@ fn bare_router() -> axum::Router {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = Runtime::new().unwrap();
+    // One thread: client and server on the same runtime, as in `agent_loop`, so the figures
+    // measure work rather than cross-thread wake-ups.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut group = c.benchmark_group("stdio");
     let bare = rt.block_on(stdio_client(Bare::new()));
     let toolcall = rt.block_on(stdio_client(ours()));

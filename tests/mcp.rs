@@ -16,6 +16,7 @@ mod kubernetes_support;
 #[path = "support/mcp.rs"]
 mod mcp_support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use kubernetes_support::{A_NS, A_POD, cluster, scenario_a};
@@ -631,4 +632,60 @@ async fn a_server_killed_mid_run_turns_into_tool_errors() {
         .unwrap_err()
         .to_string();
     assert!(again.contains("is gone"), "{again}");
+}
+
+#[tokio::test]
+async fn http_concurrency_limit_answers_503_while_full() {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let (r, e) = (release.clone(), entered.clone());
+    let slow = DynamicTool::new(
+        "slow",
+        "Waits.",
+        json!({"type": "object"}),
+        move |_v: Value| {
+            let (r, e) = (r.clone(), e.clone());
+            async move {
+                e.notify_one();
+                r.notified().await;
+                Ok::<_, String>("done")
+            }
+        },
+    )
+    .unwrap();
+    let server = HttpServer::new(McpServer::new(ToolRegistry::new().with_dynamic(slow)))
+        .stateless(true)
+        .max_concurrency(1);
+    let (base, _stop) = http_server(server).await;
+    let url = format!("{base}/mcp");
+    let http = reqwest::Client::new();
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "slow", "arguments": {}}})
+    .to_string();
+    let first = {
+        let request = post(&http, &url, call.clone()).header("mcp-protocol-version", "2025-06-18");
+        tokio::spawn(async move { request.send().await.unwrap() })
+    };
+    entered.notified().await;
+    let second = post(&http, &url, call.clone())
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 503);
+    assert_eq!(second.headers()["retry-after"], "1");
+    release.notify_one();
+    let first = first.await.unwrap();
+    assert_eq!(first.status(), 200);
+    let body: Value = first.json().await.unwrap();
+    assert_eq!(body["result"]["content"][0]["text"], "done", "{body}");
+    // Free again.
+    let release_again = release.clone();
+    let third = {
+        let request = post(&http, &url, call).header("mcp-protocol-version", "2025-06-18");
+        tokio::spawn(async move { request.send().await.unwrap() })
+    };
+    entered.notified().await;
+    release_again.notify_one();
+    assert_eq!(third.await.unwrap().status(), 200);
 }

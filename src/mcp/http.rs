@@ -265,7 +265,15 @@ async fn guard_mcp(State(guard): State<Arc<Guard>>, request: Request, next: Next
         return response;
     };
     let response = next.run(request).await;
-    // The permit is held until the body (a stream, for SSE) is done.
+    let streaming = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !streaming {
+        // A JSON answer is complete: the call is over.
+        return response;
+    }
+    // An SSE answer carries the call's result later: the permit is held until it ends.
     let (parts, body) = response.into_parts();
     let body = body.into_data_stream().map(move |chunk| {
         let _held = &permit;
