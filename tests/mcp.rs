@@ -473,7 +473,7 @@ async fn our_client_against_the_python_sdk_server() {
     let remote = client.tools().await.unwrap();
     assert_eq!(
         remote.names().collect::<Vec<_>>(),
-        ["echo", "fail", "forecast", "grow"]
+        ["echo", "fail", "forecast", "hang", "grow"]
     );
     assert!(remote.get("echo").unwrap().annotations.is_read_only());
     assert_eq!(
@@ -573,39 +573,30 @@ async fn dropping_the_client_ends_the_child_and_its_group() {
     wait_until_gone(&[server, grandchild]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_call_to_a_server_that_never_answers_is_a_tool_error() {
-    // A stopped server (SIGSTOP) keeps its pipes open: nothing arrives, and no end of
-    // file either, as when something it started holds them after it died.
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!(
-            "echo $$ > {dir}/server; exec {server} stdio",
-            dir = dir.path().display(),
-            server = example_server().display()
-        ))
-        .env("KUBECONFIG", dir.path().join("none"));
+    let Some(python) = python() else {
+        assert!(!required(), "the Python MCP SDK venv is missing in CI");
+        return;
+    };
+    let mut cmd = tokio::process::Command::new(python);
+    cmd.arg(script("python_server.py"));
     let client = McpClient::stdio(cmd)
         .await
         .unwrap()
         .call_timeout(Duration::from_millis(500));
     let remote = client.tools().await.unwrap();
-    let server = read_pid(dir.path().join("server"));
-    std::process::Command::new("kill")
-        .args(["-STOP", &server.to_string()])
-        .status()
-        .unwrap();
-    let err = remote
-        .dispatch_value("get_kubernetes_pod_logs", a_args())
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = remote.dispatch("hang", "{}").await.unwrap_err().to_string();
     assert!(err.contains("did not answer within 500ms"), "{err}");
-    std::process::Command::new("kill")
-        .args(["-CONT", &server.to_string()])
-        .status()
-        .unwrap();
+    // The session is still usable.
+    assert_eq!(
+        remote
+            .dispatch("echo", r#"{"text": "still here"}"#)
+            .await
+            .unwrap()
+            .text,
+        "still here"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1125,3 +1125,44 @@ async fn attacks_lock_waits_against_a_concurrent_writer() {
     }
     assert_none(failures);
 }
+
+/// The MCP server starts with a superuser `DATABASE_URL` and still lists its tools; each
+/// call answers that the role is refused and what to set, and the server stays up.
+#[cfg(feature = "mcp")]
+#[tokio::test]
+async fn over_mcp_a_superuser_database_url_is_a_tool_error() {
+    let mut cmd = tokio::process::Command::new(mcp_support::example_server());
+    cmd.arg("stdio")
+        .env("DATABASE_URL", server().url(&server().superuser))
+        .env("KUBECONFIG", "/nonexistent")
+        .env_remove("KUBERNETES_SERVICE_HOST");
+    let client = toolcall::mcp::McpClient::stdio(cmd).await.unwrap();
+    let tools = client.tools().await.unwrap();
+    assert!(tools.get("run_postgres_query").is_some());
+    for _ in 0..2 {
+        let err = tools
+            .dispatch_value("run_postgres_query", json!({"sql_query": "SELECT 1"}))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("refusing a privileged role") && err.contains("set DATABASE_URL"),
+            "{err}"
+        );
+    }
+    // No DATABASE_URL at all: said just as plainly.
+    let mut cmd = tokio::process::Command::new(mcp_support::example_server());
+    cmd.arg("stdio")
+        .env_remove("DATABASE_URL")
+        .env("KUBECONFIG", "/nonexistent");
+    let client = toolcall::mcp::McpClient::stdio(cmd).await.unwrap();
+    let err = client
+        .tools()
+        .await
+        .unwrap()
+        .dispatch_value("get_postgres_health", json!({}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("DATABASE_URL is not set"), "{err}");
+}

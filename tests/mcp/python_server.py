@@ -3,7 +3,8 @@
 usage: python_server.py   (speaks MCP over stdio)
 
 Tools: `echo` (text), `fail` (raises: an isError result), `forecast` (structured output
-with an output schema), `grow` (adds the tool `grown` and sends tools/list_changed).
+with an output schema), `hang` (never answers), `grow` (adds the tool `grown` and sends
+tools/list_changed).
 """
 
 from pydantic import BaseModel
@@ -35,6 +36,15 @@ def fail(reason: str) -> str:
 def forecast(city: str) -> Forecast:
     """Tomorrow's forecast for a city."""
     return Forecast(city=city, celsius=21)
+
+
+@server.tool()
+async def hang() -> str:
+    """Never answers (for timeouts)."""
+    import anyio
+
+    await anyio.sleep(3600)
+    return "too late"
 
 
 def grown() -> str:
