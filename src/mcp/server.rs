@@ -51,7 +51,7 @@ pub struct McpServer {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     dispatcher: Dispatcher,
     /// Every tool in MCP's shape, made once.
@@ -86,22 +86,9 @@ impl McpServer {
     }
 
     fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            f(inner);
-            return self;
-        }
-        let mut inner = Inner {
-            dispatcher: self.inner.dispatcher.clone(),
-            tools: self.inner.tools.clone(),
-            name: self.inner.name.clone(),
-            version: self.inner.version.clone(),
-            instructions: self.inner.instructions.clone(),
-            page_size: self.inner.page_size,
-        };
-        f(&mut inner);
-        Self {
-            inner: Arc::new(inner),
-        }
+        // Copy-on-write: the settings of a clone already handed out are left alone.
+        f(Arc::make_mut(&mut self.inner));
+        self
     }
 
     /// The name and version the server gives in `initialize` / `server/discover`
