@@ -74,6 +74,12 @@ pub enum Error {
         transcript: Box<Vec<Message>>,
     },
 
+    /// A [`RunState`](crate::agent::RunState) was refused on resume: its pending calls
+    /// were altered after they were shown for approval, or the decisions do not match
+    /// them. The [`ResumeError`](crate::agent::ResumeError) (the source) says which.
+    #[error("the run state was refused")]
+    Resume(#[source] crate::agent::ResumeError),
+
     /// Two tools with the same name were registered.
     #[error("a tool named `{0}` is already registered")]
     DuplicateTool(String),

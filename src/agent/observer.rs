@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::{Cut, PendingCall};
 use crate::chat::{ChatResponse, Message, ToolCall};
 use crate::tool::ToolError;
 
@@ -42,8 +43,22 @@ pub enum Event<'a> {
         duration: Duration,
         /// Why it failed, if it did.
         error: Option<&'a ToolError>,
-        /// The tool message's content (after the size cap).
+        /// The tool message's content (after the size cap and the context budget).
         content: &'a str,
+    },
+    /// The run stopped before running calls that need approval.
+    Interrupted {
+        /// The step whose calls wait.
+        step: usize,
+        /// The calls waiting for a decision.
+        pending: &'a [PendingCall],
+    },
+    /// Tool messages were cut to fit the context window.
+    ContextCut {
+        /// The step.
+        step: usize,
+        /// What was cut.
+        cuts: &'a [Cut],
     },
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures::{Stream, StreamExt};
 
-use super::Run;
+use super::{Cut, PendingCall, Run};
 use crate::chat::{ToolCall, Usage};
 use crate::error::Result;
 use crate::tool::ToolError;
@@ -59,6 +59,22 @@ pub enum RunEvent {
         step: usize,
         /// Its counts.
         usage: Usage,
+    },
+    /// The run stopped before running calls that need approval; [`RunEvent::Done`] follows
+    /// with the [`Interruption`](super::Interruption) on its run.
+    Interrupted {
+        /// The step whose calls wait.
+        step: usize,
+        /// The calls waiting for a decision.
+        pending: Vec<PendingCall>,
+    },
+    /// Tool messages were cut to fit the context window (see
+    /// [`ContextBudget`](super::ContextBudget)).
+    ContextCut {
+        /// The step (the one whose calls answered, or the one about to be sent).
+        step: usize,
+        /// What was cut.
+        cuts: Vec<Cut>,
     },
     /// The end: the finished run, exactly what [`Agent::run`](super::Agent::run) returns.
     Done(Box<Run>),

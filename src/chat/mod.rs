@@ -117,6 +117,21 @@ impl ChatResponse {
     }
 }
 
+/// What a backend is, for traces: the GenAI semantic conventions' `gen_ai.provider.name`,
+/// `gen_ai.request.model`, `server.address` and `server.port`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackendInfo<'a> {
+    /// The provider (`openai` for an OpenAI-compatible API unless set otherwise).
+    pub provider: Option<&'a str>,
+    /// The model asked for.
+    pub model: Option<&'a str>,
+    /// The server's host.
+    pub address: Option<&'a str>,
+    /// The server's port.
+    pub port: Option<u16>,
+}
+
 /// Which tool the model must, may or must not call.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -234,6 +249,20 @@ pub trait ChatBackend: Send + Sync {
     fn check(&self) -> Result<()> {
         Ok(())
     }
+
+    /// The model's context window in tokens, when the server says (llama.cpp's `/props`
+    /// reports `n_ctx`); `None` when it does not. The default knows none.
+    ///
+    /// # Errors
+    /// Whatever ends the request; a server that does not say is `Ok(None)`.
+    async fn context_window(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
+    /// What this backend is, for traces. The default says nothing.
+    fn describe(&self) -> BackendInfo<'_> {
+        BackendInfo::default()
+    }
 }
 
 #[async_trait::async_trait]
@@ -246,6 +275,12 @@ impl<B: ChatBackend + ?Sized> ChatBackend for Box<B> {
     }
     fn check(&self) -> Result<()> {
         (**self).check()
+    }
+    async fn context_window(&self) -> Result<Option<u64>> {
+        (**self).context_window().await
+    }
+    fn describe(&self) -> BackendInfo<'_> {
+        (**self).describe()
     }
 }
 
@@ -260,6 +295,12 @@ impl<B: ChatBackend + ?Sized> ChatBackend for std::sync::Arc<B> {
     fn check(&self) -> Result<()> {
         (**self).check()
     }
+    async fn context_window(&self) -> Result<Option<u64>> {
+        (**self).context_window().await
+    }
+    fn describe(&self) -> BackendInfo<'_> {
+        (**self).describe()
+    }
 }
 
 #[async_trait::async_trait]
@@ -272,6 +313,12 @@ impl<B: ChatBackend + ?Sized> ChatBackend for &B {
     }
     fn check(&self) -> Result<()> {
         (**self).check()
+    }
+    async fn context_window(&self) -> Result<Option<u64>> {
+        (**self).context_window().await
+    }
+    fn describe(&self) -> BackendInfo<'_> {
+        (**self).describe()
     }
 }
 

@@ -72,6 +72,11 @@ struct Inner {
     max_tokens: Option<u64>,
     extra_body: Map<String, Value>,
     tool_message_name: bool,
+    /// `gen_ai.provider.name` in traces.
+    provider: String,
+    /// The server's host and port, for traces.
+    host: Option<String>,
+    port: Option<u16>,
     /// The first setting that could not be used.
     problem: Option<String>,
 }
@@ -101,6 +106,9 @@ impl OpenAiCompatible {
             max_tokens: None,
             extra_body: Map::new(),
             tool_message_name: true,
+            provider: "openai".to_owned(),
+            host: None,
+            port: None,
             problem: None,
         };
         inner.set_base_url(base_url);
@@ -235,6 +243,14 @@ impl OpenAiCompatible {
         self.edit(|i| i.tool_message_name = on)
     }
 
+    /// The provider named in traces as `gen_ai.provider.name` (default `openai`, the API
+    /// these servers speak; set e.g. `llama.cpp` or `vllm` to tell them apart).
+    #[must_use]
+    pub fn provider_name(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.edit(|i| i.provider = name)
+    }
+
     /// The base URL, as given (credentials included, if it has any).
     #[must_use]
     pub fn base_url(&self) -> &str {
@@ -310,7 +326,11 @@ impl Inner {
         self.shown_url = without_credentials(trimmed);
         let full = format!("{trimmed}/chat/completions");
         match reqwest::Url::parse(&full) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => self.url = Some(u),
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {
+                self.host = u.host_str().map(str::to_owned);
+                self.port = u.port_or_known_default();
+                self.url = Some(u);
+            }
             _ => {
                 let shown = without_credentials(&base_url);
                 self.note(format!("`{shown}` is not an http(s) URL"));
@@ -678,6 +698,57 @@ impl ChatBackend for OpenAiCompatible {
     fn check(&self) -> Result<()> {
         self.ready().map(|_| ())
     }
+
+    /// Reads llama.cpp's `GET /props` (next to `/v1`): `default_generation_settings.n_ctx`,
+    /// or a top-level `n_ctx`. A server without `/props` (an error status, another body)
+    /// says nothing: `Ok(None)`.
+    async fn context_window(&self) -> Result<Option<u64>> {
+        let (client, _) = self.ready()?;
+        let i = &*self.inner;
+        let root = i.base_url.strip_suffix("/v1").unwrap_or(&i.base_url);
+        let mut rb = client.get(format!("{root}/props"));
+        if let Some(key) = &i.api_key {
+            rb = rb.header(AUTHORIZATION, key.clone());
+        }
+        if !i.headers.is_empty() {
+            rb = rb.headers(i.headers.clone());
+        }
+        if let Some(t) = i.timeout {
+            rb = rb.timeout(t);
+        }
+        let response = rb
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e, i.timeout))?;
+        if !response.status().is_success() {
+            return Ok(None);
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(e, i.timeout))?;
+        Ok(n_ctx(&bytes))
+    }
+
+    fn describe(&self) -> super::BackendInfo<'_> {
+        let i = &*self.inner;
+        super::BackendInfo {
+            provider: Some(i.provider.as_str()),
+            model: Some(i.model.as_str()).filter(|m| !m.is_empty()),
+            address: i.host.as_deref(),
+            port: i.port,
+        }
+    }
+}
+
+/// The context window in a `/props` body.
+fn n_ctx(body: &[u8]) -> Option<u64> {
+    let props: Value = serde_json::from_slice(body).ok()?;
+    props
+        .pointer("/default_generation_settings/n_ctx")
+        .or_else(|| props.get("n_ctx"))
+        .and_then(Value::as_u64)
+        .filter(|n| *n > 0)
 }
 
 impl fmt::Debug for OpenAiCompatible {

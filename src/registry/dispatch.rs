@@ -15,7 +15,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_OUTPUT: usize = 64 * 1024;
 
 /// Runs tool calls from a [`ToolRegistry`] under per-call rules: a timeout, a cap on the
-/// answer's text (cut with a visible marker) and a `tool` tracing span. The
+/// answer's text (cut with a visible marker) and an `execute_tool` tracing span named and
+/// attributed as the OpenTelemetry GenAI conventions say (`gen_ai.tool.name`,
+/// `gen_ai.tool.call.id`, `error.type`; the arguments and result only with
+/// [`trace_content`](Self::trace_content)). The
 /// [`Agent`](crate::Agent) and the MCP server both dispatch through one.
 ///
 /// Cheap to clone (the registry is shared).
@@ -44,6 +47,7 @@ pub struct Dispatcher {
     registry: ToolRegistry,
     timeout: Option<Duration>,
     max_output: usize,
+    trace_content: bool,
 }
 
 /// What one call came to, ready to send back.
@@ -79,6 +83,7 @@ impl Dispatcher {
             registry,
             timeout: Some(DEFAULT_TIMEOUT),
             max_output: DEFAULT_MAX_OUTPUT,
+            trace_content: false,
         }
     }
 
@@ -93,6 +98,15 @@ impl Dispatcher {
     #[must_use]
     pub fn max_output(mut self, bytes: usize) -> Self {
         self.max_output = bytes;
+        self
+    }
+
+    /// Whether `execute_tool` spans record the call's arguments and result
+    /// (`gen_ai.tool.call.arguments`, `gen_ai.tool.call.result`); off by default, since
+    /// they may hold what traces must not.
+    #[must_use]
+    pub fn trace_content(mut self, on: bool) -> Self {
+        self.trace_content = on;
         self
     }
 
@@ -117,7 +131,10 @@ impl Dispatcher {
     /// Runs a model's call (arguments as text).
     pub async fn call(&self, call: &ToolCall) -> CallOutcome {
         let name = call.function.name.as_str();
-        let span = tracing::debug_span!("tool", name = %name, id = %call.id);
+        let span = tool_span(name, Some(&call.id));
+        if self.trace_content {
+            span.record("gen_ai.tool.call.arguments", call.function.arguments.as_str());
+        }
         self.run(
             name,
             self.registry.dispatch(name, &call.function.arguments),
@@ -128,7 +145,13 @@ impl Dispatcher {
 
     /// Runs a call whose arguments are a JSON value (an MCP `tools/call`).
     pub async fn call_value(&self, name: &str, arguments: Value) -> CallOutcome {
-        let span = tracing::debug_span!("tool", name = %name);
+        let span = tool_span(name, None);
+        if self.trace_content && !span.is_disabled() {
+            span.record(
+                "gen_ai.tool.call.arguments",
+                tracing::field::display(&arguments),
+            );
+        }
         self.run(name, self.registry.dispatch_value(name, arguments), span)
             .await
     }
@@ -141,24 +164,32 @@ impl Dispatcher {
     ) -> CallOutcome {
         let started = Instant::now();
         let result = match self.timeout {
-            Some(limit) => match tokio::time::timeout(limit, dispatch).instrument(span).await {
+            Some(limit) => match tokio::time::timeout(limit, dispatch)
+                .instrument(span.clone())
+                .await
+            {
                 Ok(result) => result,
                 Err(_) => Err(ToolError::Timeout {
                     tool: name.to_owned(),
                     after: limit,
                 }),
             },
-            None => dispatch.instrument(span).await,
+            None => dispatch.instrument(span.clone()).await,
         };
         let duration = started.elapsed();
         let (text, structured, error) = match result {
             Ok(output) => (output.text, output.structured, None),
             Err(e) => {
-                tracing::debug!(tool = %name, error = %e, "tool call failed");
+                span.record("error.type", e.kind());
+                span.record("otel.status_code", "ERROR");
+                tracing::debug!(parent: &span, tool = %name, error = %e, "tool call failed");
                 (e.to_model_text(), None, Some(e))
             }
         };
         let (text, truncated) = cap(text, self.max_output);
+        if self.trace_content {
+            span.record("gen_ai.tool.call.result", text.as_str());
+        }
         CallOutcome {
             text,
             structured,
@@ -167,6 +198,24 @@ impl Dispatcher {
             duration,
         }
     }
+}
+
+/// The `execute_tool {name}` span of the GenAI semantic conventions (see
+/// [`crate::agent`]'s docs for the version followed).
+fn tool_span(name: &str, id: Option<&str>) -> tracing::Span {
+    tracing::info_span!(
+        "execute_tool",
+        otel.name = %format_args!("execute_tool {name}"),
+        otel.kind = "internal",
+        otel.status_code = tracing::field::Empty,
+        gen_ai.operation.name = "execute_tool",
+        gen_ai.tool.name = name,
+        gen_ai.tool.type = "function",
+        gen_ai.tool.call.id = id,
+        gen_ai.tool.call.arguments = tracing::field::Empty,
+        gen_ai.tool.call.result = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    )
 }
 
 /// Cuts `content` to at most `max` bytes (on a char boundary), with the marker.

@@ -15,6 +15,8 @@ pub(crate) struct Meta {
     pub(crate) input_schema: Value,
     pub(crate) output_schema: Option<Value>,
     pub(crate) annotations: ToolAnnotations,
+    /// Each call needs an operator's approval.
+    pub(crate) approval: bool,
     /// `{"type":"function","function":{…}}`.
     pub(crate) definition: Value,
 }
@@ -27,6 +29,7 @@ impl Meta {
         output_schema: Option<Value>,
         annotations: ToolAnnotations,
         strict: bool,
+        approval: bool,
     ) -> Self {
         let mut function = serde_json::Map::new();
         function.insert("name".into(), Value::String(name.clone()));
@@ -42,6 +45,7 @@ impl Meta {
             input_schema,
             output_schema,
             annotations,
+            approval,
             definition,
         }
     }
@@ -73,6 +77,7 @@ impl<T: Tool> Typed<T> {
             T::Output::output_schema(),
             tool.annotations(),
             strict,
+            tool.requires_approval(),
         );
         Ok(Self {
             tool,
@@ -139,6 +144,7 @@ impl Dynamic {
             tool.output_schema.clone(),
             tool.annotations.clone(),
             false,
+            tool.approval,
         );
         Self { tool, meta }
     }

@@ -51,6 +51,8 @@ pub struct ToolInfo<'a> {
     pub output_schema: Option<&'a Value>,
     /// What it does to the world.
     pub annotations: &'a ToolAnnotations,
+    /// Whether each call needs an operator's approval ([`Tool::requires_approval`]).
+    pub requires_approval: bool,
 }
 
 /// The tools a model may call: emits the `tools` array and dispatches calls by name.
@@ -383,6 +385,7 @@ fn info(tool: &dyn ErasedTool) -> ToolInfo<'_> {
         input_schema: &meta.input_schema,
         output_schema: meta.output_schema.as_ref(),
         annotations: &meta.annotations,
+        requires_approval: meta.approval,
     }
 }
 

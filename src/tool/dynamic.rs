@@ -43,6 +43,7 @@ pub struct DynamicTool {
     pub(crate) schema: Value,
     pub(crate) output_schema: Option<Value>,
     pub(crate) annotations: ToolAnnotations,
+    pub(crate) approval: bool,
     pub(crate) validator: Arc<jsonschema::Validator>,
     pub(crate) call: Arc<DynFn>,
 }
@@ -88,6 +89,7 @@ impl DynamicTool {
             schema,
             output_schema: None,
             annotations: ToolAnnotations::default(),
+            approval: false,
             validator: Arc::new(validator),
             call,
         })
@@ -105,6 +107,20 @@ impl DynamicTool {
     pub fn with_annotations(mut self, annotations: ToolAnnotations) -> Self {
         self.annotations = annotations;
         self
+    }
+
+    /// Whether an operator must approve each call before it runs (see
+    /// [`Tool::requires_approval`](crate::Tool::requires_approval)).
+    #[must_use]
+    pub fn with_approval(mut self, required: bool) -> Self {
+        self.approval = required;
+        self
+    }
+
+    /// Whether each call needs an operator's approval.
+    #[must_use]
+    pub fn requires_approval(&self) -> bool {
+        self.approval
     }
 
     /// The tool's name.

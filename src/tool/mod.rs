@@ -95,6 +95,14 @@ pub trait Tool: Send + Sync + 'static {
         ToolAnnotations::default()
     }
 
+    /// Whether an operator must approve each call before it runs (off by default). An
+    /// [`Agent`](crate::Agent) then stops before running it and returns an
+    /// [`Interruption`](crate::agent::Interruption); see [`crate::agent::ApprovalPolicy`]
+    /// for rules over many tools.
+    fn requires_approval(&self) -> bool {
+        false
+    }
+
     /// Runs the tool.
     fn call(
         &self,
@@ -151,13 +159,50 @@ pub enum ToolError {
         /// The timeout.
         after: Duration,
     },
+
+    /// An operator refused the call (see [`crate::agent::Decision::reject`]); it never ran.
+    /// The model is told `rejected by the operator: {reason}`.
+    #[error("`{tool}` was rejected by the operator: {reason}")]
+    Rejected {
+        /// The tool called.
+        tool: String,
+        /// The operator's reason, told to the model.
+        reason: String,
+    },
+
+    /// The call was left unanswered in a history that was resumed, and the agent was told
+    /// to skip such calls ([`crate::agent::Unanswered::Skip`]); it never ran.
+    #[error("`{tool}` was skipped: the run was resumed without running it")]
+    Skipped {
+        /// The tool called.
+        tool: String,
+    },
 }
 
 impl ToolError {
     /// The text the model reads in the `role: tool` message.
     #[must_use]
     pub fn to_model_text(&self) -> String {
-        format!("error: {self}")
+        match self {
+            Self::Rejected { reason, .. } => format!("rejected by the operator: {reason}"),
+            _ => format!("error: {self}"),
+        }
+    }
+
+    /// A short, stable name of the kind of failure (`unknown_tool`, `invalid_json`,
+    /// `invalid_arguments`, `failed`, `timeout`, `rejected`, `skipped`), as traces record it
+    /// in `error.type`.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::UnknownTool { .. } => "unknown_tool",
+            Self::InvalidJson { .. } => "invalid_json",
+            Self::InvalidArguments { .. } => "invalid_arguments",
+            Self::Failed { .. } => "failed",
+            Self::Timeout { .. } => "timeout",
+            Self::Rejected { .. } => "rejected",
+            Self::Skipped { .. } => "skipped",
+        }
     }
 }
 
