@@ -293,23 +293,25 @@ impl Meter {
     }
 }
 
-/// The bytes a message takes in a request body, roughly (content plus framing).
+/// The bytes a message takes in a request body, roughly: content plus the JSON around it
+/// (escapes are not counted; the calibration absorbs them).
 pub(super) fn message_bytes(m: &Message) -> usize {
-    const FRAMING: usize = 16;
-    FRAMING
-        + match m {
-            Message::System { content } | Message::User { content } => content.len(),
-            Message::Assistant(a) => {
-                a.content.as_ref().map_or(0, String::len)
-                    + a.tool_calls
-                        .iter()
-                        .map(|c| 48 + c.id.len() + c.function.name.len() + c.function.arguments.len())
-                        .sum::<usize>()
-            }
-            Message::Tool(t) => {
-                t.content.len() + t.tool_call_id.len() + t.name.as_ref().map_or(0, String::len)
-            }
+    match m {
+        // {"role":"system","content":""},
+        Message::System { content } | Message::User { content } => 32 + content.len(),
+        Message::Assistant(a) => {
+            32 + a.content.as_ref().map_or(0, String::len)
+                + a.tool_calls
+                    .iter()
+                    // {"id":"","type":"function","function":{"name":"","arguments":""}},
+                    .map(|c| 72 + c.id.len() + c.function.name.len() + c.function.arguments.len())
+                    .sum::<usize>()
         }
+        // {"role":"tool","tool_call_id":"","name":"","content":""},
+        Message::Tool(t) => {
+            56 + t.content.len() + t.tool_call_id.len() + t.name.as_ref().map_or(0, String::len)
+        }
+    }
 }
 
 /// `text` cut to about `keep` bytes: its head and tail, with a marker between them that
