@@ -31,8 +31,8 @@ pub(super) fn run_span(
         gen_ai.usage.input_tokens = Empty,
         gen_ai.usage.output_tokens = Empty,
         error.type = Empty,
-        tools,
-        max_steps,
+        tools = i64::try_from(tools).unwrap_or(i64::MAX),
+        max_steps = i64::try_from(max_steps).unwrap_or(i64::MAX),
         stream,
     )
 }
@@ -48,7 +48,7 @@ pub(super) fn chat_span(info: &BackendInfo<'_>, step: usize) -> tracing::Span {
         gen_ai.provider.name = info.provider,
         gen_ai.request.model = info.model,
         server.address = info.address,
-        server.port = info.port,
+        server.port = info.port.map(i64::from),
         gen_ai.response.model = Empty,
         gen_ai.response.id = Empty,
         gen_ai.response.finish_reasons = Empty,
@@ -58,7 +58,7 @@ pub(super) fn chat_span(info: &BackendInfo<'_>, step: usize) -> tracing::Span {
         gen_ai.input.messages = Empty,
         gen_ai.output.messages = Empty,
         error.type = Empty,
-        step,
+        step = i64::try_from(step).unwrap_or(i64::MAX),
     )
 }
 
@@ -104,9 +104,12 @@ fn record_finish_reasons(span: &tracing::Span, reason: &str) {
 }
 
 /// Records token counts on a `chat` or `invoke_agent` span.
+/// (As signed integers: OpenTelemetry has no unsigned ones, and tracing-opentelemetry
+/// turns a `u64` into a string.)
 pub(super) fn record_usage(span: &tracing::Span, usage: Usage) {
-    span.record("gen_ai.usage.input_tokens", usage.prompt_tokens);
-    span.record("gen_ai.usage.output_tokens", usage.completion_tokens);
+    let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    span.record("gen_ai.usage.input_tokens", signed(usage.prompt_tokens));
+    span.record("gen_ai.usage.output_tokens", signed(usage.completion_tokens));
 }
 
 /// Records the error that ended a request or a run.
