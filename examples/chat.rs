@@ -78,6 +78,13 @@ impl Tool for Now {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    // With `--features otel` and OTEL_EXPORTER_OTLP_ENDPOINT set, the run's GenAI spans go out
+    // over OTLP/HTTP; they are flushed when `_traces` is dropped at the end of main.
+    #[cfg(feature = "otel")]
+    let _traces = toolcall::otel::init_from_env().unwrap_or_else(|e| {
+        eprintln!("traces are off: {e}");
+        None
+    });
     let question = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     let question = if question.trim().is_empty() {
         "What is the Unix time now?".to_owned()

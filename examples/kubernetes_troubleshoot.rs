@@ -33,6 +33,13 @@ memory and CPU before answering. Name the root cause and the fix in a few senten
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // With `--features otel` and OTEL_EXPORTER_OTLP_ENDPOINT set, the run's GenAI spans go out
+    // over OTLP/HTTP; they are flushed when `_traces` is dropped at the end of main.
+    #[cfg(feature = "otel")]
+    let _traces = toolcall::otel::init_from_env().unwrap_or_else(|e| {
+        eprintln!("traces are off: {e}");
+        None
+    });
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let no_llm = args.iter().any(|a| a == "--no-llm");
     let show_evidence = args.iter().any(|a| a == "--evidence");

@@ -7,6 +7,8 @@
 //!
 //! ```text
 //! cargo run --example seed_replay
+//! OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 OTEL_SERVICE_NAME=seed \
+//!     cargo run --example seed_replay --features otel   # and its GenAI spans over OTLP/HTTP
 //! ```
 
 #[path = "../tests/support/seed.rs"]
@@ -22,6 +24,10 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
+    // With `--features otel` and OTEL_EXPORTER_OTLP_ENDPOINT set, the run's GenAI spans go out
+    // over OTLP/HTTP; they are flushed when `_traces` is dropped at the end of main.
+    #[cfg(feature = "otel")]
+    let _traces = toolcall::otel::init_from_env()?;
     // The scripted server: one recorded response per round, chosen by how many tool answers it was sent.
     let server = MockServer::start().await;
     Mock::given(method("POST"))

@@ -15,9 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use support::seed;
-use toolcall::agent::{
-    ApprovalPolicy, Decision, ResumeError, RunEvent, RunState, Unanswered,
-};
+use toolcall::agent::{ApprovalPolicy, Decision, ResumeError, RunEvent, RunState, Unanswered};
 use toolcall::chat::{ChatResponse, ScriptedBackend, ToolCall};
 use toolcall::{Agent, DynamicTool, Error, OpenAiCompatible, ToolRegistry};
 
@@ -56,8 +54,14 @@ fn tools_with(scale_answer: &'static str, approval: bool) -> (ToolRegistry, Coun
         scale: Arc::new(AtomicUsize::new(0)),
     };
     let registry = seed::registry()
-        .with_dynamic(counted("restart_pod", "restarted", counts.restart.clone()).with_approval(approval))
-        .with_dynamic(counted("scale_deployment", scale_answer, counts.scale.clone()));
+        .with_dynamic(
+            counted("restart_pod", "restarted", counts.restart.clone()).with_approval(approval),
+        )
+        .with_dynamic(counted(
+            "scale_deployment",
+            scale_answer,
+            counts.scale.clone(),
+        ));
     (registry, counts)
 }
 
@@ -181,7 +185,10 @@ async fn pause_serialize_resume_elsewhere_approve_one_reject_one() {
         [
             ("c1", seed::LOGS),
             ("c2", "restarted"),
-            ("c3", "rejected by the operator: scaling to zero needs a change ticket")
+            (
+                "c3",
+                "rejected by the operator: scaling to zero needs a change ticket"
+            )
         ]
     );
 }
@@ -217,7 +224,11 @@ async fn tampered_states_are_refused() {
     // Without the key, the same state is not the one that was signed.
     let unkeyed = Agent::new(backend(&server), tools("scaled").0)
         .approval(ApprovalPolicy::new().tool("scale_deployment"));
-    let decisions = original.pending().iter().map(Decision::approve).collect::<Vec<_>>();
+    let decisions = original
+        .pending()
+        .iter()
+        .map(Decision::approve)
+        .collect::<Vec<_>>();
     let why = refused(unkeyed.resume_state(original.clone(), decisions).await);
     assert_eq!(why, ResumeError::Altered { id: "c2".into() });
     // A decision for another call's digest.
@@ -225,14 +236,20 @@ async fn tampered_states_are_refused() {
     swapped.digest = original.pending()[1].digest.clone();
     let why = refused(
         agent()
-            .resume_state(original.clone(), [swapped, Decision::approve(&original.pending()[1])])
+            .resume_state(
+                original.clone(),
+                [swapped, Decision::approve(&original.pending()[1])],
+            )
             .await,
     );
     assert_eq!(why, ResumeError::Altered { id: "c2".into() });
     // A pending call without a decision.
     let why = refused(
         agent()
-            .resume_state(original.clone(), [Decision::approve(&original.pending()[0])])
+            .resume_state(
+                original.clone(),
+                [Decision::approve(&original.pending()[0])],
+            )
             .await,
     );
     assert_eq!(why, ResumeError::Undecided { id: "c3".into() });
@@ -315,10 +332,7 @@ async fn a_step_limit_transcript_resumes_with_every_call_answered() {
         .collect();
     assert_eq!(roles, ["user", "assistant", "tool", "tool", "user"]);
     assert!(
-        sent[2]["content"]
-            .as_str()
-            .unwrap()
-            .contains("was skipped"),
+        sent[2]["content"].as_str().unwrap().contains("was skipped"),
         "{sent}"
     );
 }
@@ -360,7 +374,8 @@ async fn a_streamed_run_says_when_it_stops_for_approval() {
         "get_kubernetes_pod_logs",
         LOGS_ARGS,
     )])]);
-    let agent = Agent::new(backend, seed::registry()).approval(ApprovalPolicy::new().not_read_only());
+    let agent =
+        Agent::new(backend, seed::registry()).approval(ApprovalPolicy::new().not_read_only());
     let mut events = agent.run_stream("q");
     let mut interrupted = None;
     let mut done = None;
@@ -374,5 +389,8 @@ async fn a_streamed_run_says_when_it_stops_for_approval() {
     }
     let pending = interrupted.unwrap();
     assert_eq!(pending[0].name, "get_kubernetes_pod_logs");
-    assert_eq!(done.unwrap().interruption().unwrap().pending(), &pending[..]);
+    assert_eq!(
+        done.unwrap().interruption().unwrap().pending(),
+        &pending[..]
+    );
 }

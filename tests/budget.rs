@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use support::seed;
 use toolcall::agent::{ContextBudget, Cut, CutReason, Event};
-use toolcall::chat::{AssistantMessage, ChatBackend, ChatResponse, Message, ScriptedBackend, ToolCall};
+use toolcall::chat::{
+    AssistantMessage, ChatBackend, ChatResponse, Message, ScriptedBackend, ToolCall,
+};
 use toolcall::{Agent, DynamicTool, OpenAiCompatible, ToolRegistry};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
@@ -48,7 +50,10 @@ fn log_tool() -> DynamicTool {
     .unwrap()
 }
 
-fn cuts_seen() -> (Arc<Mutex<Vec<Cut>>>, impl Fn(&Event<'_>) + Send + Sync + 'static) {
+fn cuts_seen() -> (
+    Arc<Mutex<Vec<Cut>>>,
+    impl Fn(&Event<'_>) + Send + Sync + 'static,
+) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let keep = seen.clone();
     (seen, move |e: &Event<'_>| {
@@ -78,9 +83,15 @@ async fn a_five_megabyte_log_fits_a_4096_token_window() {
     assert!(body.len() / 3 <= 4096 - 1024, "{} bytes", body.len());
     let sent: Value = serde_json::from_slice(&body).unwrap();
     let tool = sent["messages"][3]["content"].as_str().unwrap();
-    assert!(tool.contains("bytes here to fit the model's context window"), "{tool}");
+    assert!(
+        tool.contains("bytes here to fit the model's context window"),
+        "{tool}"
+    );
     assert!(tool.contains("a smaller tail") && tool.contains("LIMIT"));
-    assert!(tool.starts_with("2025-10-18T15:00:00Z warn"), "the head is kept");
+    assert!(
+        tool.starts_with("2025-10-18T15:00:00Z warn"),
+        "the head is kept"
+    );
     assert!(tool.ends_with("reset before headers\n"), "the tail is kept");
     // The system prompt and the question are whole.
     assert_eq!(sent["messages"][0]["content"], seed::SYSTEM);

@@ -77,9 +77,15 @@ async fn the_seed_conversation_as_genai_spans() {
     })
     .await;
 
-    let named = |name: &str| -> Vec<&SpanData> { spans.iter().filter(|s| s.name == name).collect() };
+    let named =
+        |name: &str| -> Vec<&SpanData> { spans.iter().filter(|s| s.name == name).collect() };
     let root = named("invoke_agent troubleshooter");
-    assert_eq!(root.len(), 1, "{:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>());
+    assert_eq!(
+        root.len(),
+        1,
+        "{:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
     let root = root[0];
     assert_eq!(root.span_kind, SpanKind::Internal);
     assert_eq!(text(root, "gen_ai.operation.name"), "invoke_agent");
@@ -137,11 +143,17 @@ async fn the_seed_conversation_as_genai_spans() {
         [
             ("get_kubernetes_pod_cpu_data".to_owned(), ids[2].to_owned()),
             ("get_kubernetes_pod_logs".to_owned(), ids[0].to_owned()),
-            ("get_kubernetes_pod_memory_data".to_owned(), ids[1].to_owned()),
+            (
+                "get_kubernetes_pod_memory_data".to_owned(),
+                ids[1].to_owned()
+            ),
         ]
     );
     for t in &tools {
-        assert_eq!(t.name, format!("execute_tool {}", text(t, "gen_ai.tool.name")));
+        assert_eq!(
+            t.name,
+            format!("execute_tool {}", text(t, "gen_ai.tool.name"))
+        );
         assert_eq!(t.span_kind, SpanKind::Internal);
         assert_eq!(t.parent_span_id, root.span_context.span_id());
         assert_eq!(text(t, "gen_ai.operation.name"), "execute_tool");
@@ -153,7 +165,11 @@ async fn the_seed_conversation_as_genai_spans() {
 async fn content_only_when_opted_in_and_errors_typed() {
     let spans = traced(async {
         let backend = ScriptedBackend::new([ChatResponse::tool_calls(vec![
-            toolcall::chat::ToolCall::new("c1", "get_kubernetes_pod_logs", r#"{"namespace":"default","pod_name":"p"}"#),
+            toolcall::chat::ToolCall::new(
+                "c1",
+                "get_kubernetes_pod_logs",
+                r#"{"namespace":"default","pod_name":"p"}"#,
+            ),
         ])])
         .then_fail("overloaded");
         let agent = Agent::new(backend, seed::registry())
@@ -176,14 +192,20 @@ async fn content_only_when_opted_in_and_errors_typed() {
         .find(|s| s.name == "chat" && attr(s, "error.type").is_none())
         .unwrap();
     let input = text(chat, "gen_ai.input.messages");
-    assert!(input.contains(r#""role":"user""#) && input.contains("istio-proxy"), "{input}");
+    assert!(
+        input.contains(r#""role":"user""#) && input.contains("istio-proxy"),
+        "{input}"
+    );
     assert!(text(chat, "gen_ai.system_instructions").contains("valid JSON"));
     assert!(text(chat, "gen_ai.output.messages").contains(r#""type":"tool_call""#));
     let tool = spans
         .iter()
         .find(|s| s.name == "execute_tool get_kubernetes_pod_logs")
         .unwrap();
-    assert_eq!(text(tool, "gen_ai.tool.call.arguments"), r#"{"namespace":"default","pod_name":"p"}"#);
+    assert_eq!(
+        text(tool, "gen_ai.tool.call.arguments"),
+        r#"{"namespace":"default","pod_name":"p"}"#
+    );
     assert_eq!(text(tool, "gen_ai.tool.call.result"), seed::LOGS);
 
     let failed = spans
@@ -192,8 +214,14 @@ async fn content_only_when_opted_in_and_errors_typed() {
         .unwrap();
     assert_eq!(text(failed, "error.type"), "500");
     assert!(matches!(failed.status, Status::Error { .. }));
-    let run = spans.iter().find(|s| s.name == "invoke_agent" && attr(s, "error.type").is_some()).unwrap();
+    let run = spans
+        .iter()
+        .find(|s| s.name == "invoke_agent" && attr(s, "error.type").is_some())
+        .unwrap();
     assert_eq!(text(run, "error.type"), "500");
-    let unknown = spans.iter().find(|s| s.name == "execute_tool nope").unwrap();
+    let unknown = spans
+        .iter()
+        .find(|s| s.name == "execute_tool nope")
+        .unwrap();
     assert_eq!(text(unknown, "error.type"), "unknown_tool");
 }

@@ -363,7 +363,10 @@ mod tests {
 
     #[test]
     fn the_largest_are_cut_first_to_one_level() {
-        let meter = ContextBudget::new(4096).answer_reserve(1024).meter(None).unwrap();
+        let meter = ContextBudget::new(4096)
+            .answer_reserve(1024)
+            .meter(None)
+            .unwrap();
         let call = |id: &str| ToolCall::new(id, "t", "{}");
         let mut messages = vec![
             Message::system("s"),

@@ -19,8 +19,7 @@ use serde_json::value::RawValue;
 use tracing::Instrument;
 
 pub use approval::{
-    ApprovalPolicy, Decision, Interruption, PendingCall, ResumeError, RunState, Unanswered,
-    Verdict,
+    ApprovalPolicy, Decision, Interruption, PendingCall, ResumeError, RunState, Unanswered, Verdict,
 };
 pub use budget::{ContextBudget, Cut, CutReason, DEFAULT_BYTES_PER_TOKEN, DEFAULT_TOOL_SHARE};
 pub use observer::{Event, Observer};
@@ -444,11 +443,7 @@ impl<B: ChatBackend> Agent<B> {
     }
 
     /// The request of one step: the one place where it is built.
-    fn request<'a>(
-        &self,
-        messages: &'a [Message],
-        tools: Option<&'a RawValue>,
-    ) -> ChatRequest<'a> {
+    fn request<'a>(&self, messages: &'a [Message], tools: Option<&'a RawValue>) -> ChatRequest<'a> {
         ChatRequest { messages, tools }
     }
 
@@ -632,9 +627,11 @@ impl<B: ChatBackend> Agent<B> {
             .count();
         let is_answered = |call: &ToolCall| {
             answered > 0
-                && messages.iter().rev().take(answered).any(
-                    |m| matches!(m, Message::Tool(t) if t.tool_call_id == call.id),
-                )
+                && messages
+                    .iter()
+                    .rev()
+                    .take(answered)
+                    .any(|m| matches!(m, Message::Tool(t) if t.tool_call_id == call.id))
         };
         let mut pending = Vec::new();
         let mut now = Vec::with_capacity(calls.len());

@@ -80,7 +80,10 @@ pub(super) fn record_response(span: &tracing::Span, response: &ChatResponse, con
         record_usage(span, usage);
     }
     if content {
-        let output = json!([assistant_parts(&response.message, response.finish_reason.as_deref())]);
+        let output = json!([assistant_parts(
+            &response.message,
+            response.finish_reason.as_deref()
+        )]);
         span.record("gen_ai.output.messages", output.to_string().as_str());
     }
 }
@@ -93,7 +96,9 @@ fn record_finish_reasons(span: &tracing::Span, reason: &str) {
         use tracing_opentelemetry::OpenTelemetrySpanExt as _;
         span.set_attribute(
             "gen_ai.response.finish_reasons",
-            opentelemetry::Value::Array(vec![opentelemetry::StringValue::from(reason.to_owned())].into()),
+            opentelemetry::Value::Array(
+                vec![opentelemetry::StringValue::from(reason.to_owned())].into(),
+            ),
         );
     }
     #[cfg(not(feature = "otel"))]
@@ -109,7 +114,10 @@ fn record_finish_reasons(span: &tracing::Span, reason: &str) {
 pub(super) fn record_usage(span: &tracing::Span, usage: Usage) {
     let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     span.record("gen_ai.usage.input_tokens", signed(usage.prompt_tokens));
-    span.record("gen_ai.usage.output_tokens", signed(usage.completion_tokens));
+    span.record(
+        "gen_ai.usage.output_tokens",
+        signed(usage.completion_tokens),
+    );
 }
 
 /// Records the error that ended a request or a run.
@@ -160,9 +168,15 @@ pub(super) fn record_input(span: &tracing::Span, messages: &[Message]) {
         }
     }
     if !system.is_empty() {
-        span.record("gen_ai.system_instructions", Value::Array(system).to_string().as_str());
+        span.record(
+            "gen_ai.system_instructions",
+            Value::Array(system).to_string().as_str(),
+        );
     }
-    span.record("gen_ai.input.messages", Value::Array(input).to_string().as_str());
+    span.record(
+        "gen_ai.input.messages",
+        Value::Array(input).to_string().as_str(),
+    );
 }
 
 fn text_part(content: &str) -> Value {

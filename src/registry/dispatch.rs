@@ -133,7 +133,10 @@ impl Dispatcher {
         let name = call.function.name.as_str();
         let span = tool_span(name, Some(&call.id));
         if self.trace_content {
-            span.record("gen_ai.tool.call.arguments", call.function.arguments.as_str());
+            span.record(
+                "gen_ai.tool.call.arguments",
+                call.function.arguments.as_str(),
+            );
         }
         self.run(
             name,
