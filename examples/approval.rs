@@ -23,7 +23,7 @@ fn tools() -> Result<ToolRegistry, toolcall::Error> {
         |v: Value| async move {
             Ok::<_, String>(format!(
                 "{}: CrashLoopBackOff, OOMKilled 7 times",
-                v["pod"].as_str().unwrap_or("?")
+                v.get("pod").and_then(Value::as_str).unwrap_or("?")
             ))
         },
     )?
@@ -33,7 +33,10 @@ fn tools() -> Result<ToolRegistry, toolcall::Error> {
         "Deletes a pod so that its ReplicaSet makes a new one.",
         json!({"type": "object", "properties": {"pod": {"type": "string"}}, "required": ["pod"]}),
         |v: Value| async move {
-            println!("    (restart_pod ran for {})", v["pod"]);
+            println!(
+                "    (restart_pod ran for {})",
+                v.get("pod").unwrap_or(&Value::Null)
+            );
             Ok::<_, String>("pod deleted; a new one is starting")
         },
     )?;

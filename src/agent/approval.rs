@@ -103,7 +103,7 @@ impl ApprovalPolicy {
         self.all
             || tool.requires_approval
             || (self.not_read_only && !tool.annotations.is_read_only())
-            || self.names.iter().any(|n| *n == call.function.name)
+            || self.names.contains(&call.function.name)
             || self.rules.iter().any(|rule| rule(call, tool))
     }
 

@@ -135,7 +135,7 @@ impl ContextBudget {
     }
 
     /// Whether the window is read from the server.
-    pub(super) fn from_server_window(&self) -> Option<Option<u64>> {
+    pub(super) fn reads_server_window(&self) -> Option<Option<u64>> {
         match self.window {
             Window::Fixed(_) => None,
             Window::FromServer { fallback } => Some(fallback),

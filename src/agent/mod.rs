@@ -424,7 +424,7 @@ impl<B: ChatBackend> Agent<B> {
     /// The budget's meter for a run, the window read from the server once when asked to.
     async fn meter(&self) -> Option<Meter> {
         let budget = self.budget.as_ref()?;
-        let window = match budget.from_server_window() {
+        let window = match budget.reads_server_window() {
             None => None,
             Some(_) => *self
                 .server_window
