@@ -184,7 +184,8 @@ pub struct PendingCall {
     pub name: String,
     /// The arguments, as the model sent them (JSON text).
     pub arguments: String,
-    /// The digest binding id, name and arguments (see the [module docs](self)).
+    /// The digest binding id, name and arguments: SHA-256, or HMAC-SHA-256 under
+    /// [`ApprovalPolicy::key`].
     pub digest: String,
 }
 
