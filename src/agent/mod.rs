@@ -167,10 +167,15 @@ impl<B: ChatBackend> Agent<B> {
     }
 
     /// Runs tool calls through `dispatcher` (its registry, timeout and cap), e.g. one
-    /// shared with an MCP server.
+    /// shared with an MCP server. With [`trace_content`](Self::trace_content) on, its
+    /// spans record tool arguments and results too.
     #[must_use]
     pub fn dispatcher(mut self, dispatcher: Dispatcher) -> Self {
-        self.dispatcher = dispatcher.trace_content(self.trace_content);
+        self.dispatcher = if self.trace_content {
+            dispatcher.trace_content(true)
+        } else {
+            dispatcher
+        };
         self
     }
 
