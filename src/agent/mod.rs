@@ -267,6 +267,7 @@ impl<B: ChatBackend> Agent<B> {
             let request = ChatRequest {
                 messages: &messages,
                 tools,
+                tool_choice: None,
             };
             let response = self
                 .ask(step, request, live)

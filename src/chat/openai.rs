@@ -17,7 +17,8 @@ use tracing::Instrument;
 use super::recover::stream::{Assembler, SseDecoder};
 use super::retry::{RetryPolicy, parse_retry_after, retryable_status};
 use super::{
-    ChatBackend, ChatRequest, ChatResponse, ChatStream, Message, StreamEvent, ToolChoice, recover,
+    AssistantContent, ChatBackend, ChatRequest, ChatResponse, ChatStream, Message, StreamEvent,
+    ToolChoice, recover,
 };
 use crate::error::{Error, Result};
 
@@ -72,6 +73,7 @@ struct Inner {
     max_tokens: Option<u64>,
     extra_body: Map<String, Value>,
     tool_message_name: bool,
+    assistant_content: AssistantContent,
     /// The first setting that could not be used.
     problem: Option<String>,
 }
@@ -101,6 +103,7 @@ impl OpenAiCompatible {
             max_tokens: None,
             extra_body: Map::new(),
             tool_message_name: true,
+            assistant_content: AssistantContent::default(),
             problem: None,
         };
         inner.set_base_url(base_url);
@@ -235,6 +238,13 @@ impl OpenAiCompatible {
         self.edit(|i| i.tool_message_name = on)
     }
 
+    /// How an assistant turn that carries only tool calls is sent back (default
+    /// [`AssistantContent::EmptyString`], which every server we know of accepts).
+    #[must_use]
+    pub fn assistant_content(self, shape: AssistantContent) -> Self {
+        self.edit(|i| i.assistant_content = shape)
+    }
+
     /// The base URL, as given (credentials included, if it has any).
     #[must_use]
     pub fn base_url(&self) -> &str {
@@ -336,13 +346,14 @@ struct Body<'a> {
 struct Messages<'a> {
     messages: &'a [Message],
     tool_name: bool,
+    empty: AssistantContent,
 }
 
 impl Serialize for Messages<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.messages.len()))?;
         for m in self.messages {
-            seq.serialize_element(&m.wire(self.tool_name))?;
+            seq.serialize_element(&m.wire(self.tool_name, self.empty))?;
         }
         seq.end()
     }
@@ -363,6 +374,7 @@ impl Serialize for Body<'_> {
                 &Messages {
                     messages: self.request.messages,
                     tool_name: i.tool_message_name,
+                    empty: i.assistant_content,
                 },
             )?;
         }
@@ -372,7 +384,8 @@ impl Serialize for Body<'_> {
                 map.serialize_entry("tools", tools)?;
             }
             if ours("tool_choice") {
-                map.serialize_entry("tool_choice", &i.tool_choice)?;
+                let choice = self.request.tool_choice.unwrap_or(&i.tool_choice);
+                map.serialize_entry("tool_choice", choice)?;
             }
         }
         if let Some(t) = i.temperature.filter(|_| ours("temperature")) {
@@ -691,6 +704,7 @@ impl fmt::Debug for OpenAiCompatible {
             .field("idle_timeout", &i.idle_timeout)
             .field("retry", &i.retry)
             .field("tool_choice", &i.tool_choice)
+            .field("assistant_content", &i.assistant_content)
             .field("extra_body", &i.extra_body)
             .finish_non_exhaustive()
     }
