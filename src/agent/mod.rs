@@ -3,6 +3,7 @@
 #![doc = include_str!("../docs/agent-loop.md")]
 
 mod observer;
+mod policy;
 mod stream;
 
 use std::fmt;
@@ -12,13 +13,15 @@ use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 pub use observer::{Event, Observer};
+pub use policy::ToolChoicePolicy;
 pub use stream::{RunEvent, RunStream};
 
 use futures::StreamExt;
 use stream::{Live, send};
 
 use crate::chat::{
-    AssistantMessage, ChatBackend, ChatRequest, ChatResponse, Message, StreamEvent, ToolCall, Usage,
+    AssistantMessage, ChatBackend, ChatRequest, ChatResponse, Message, StreamEvent, ToolCall,
+    ToolChoice, Usage,
 };
 use crate::error::{Error, Result};
 use crate::registry::{Dispatcher, ToolRegistry};
@@ -59,6 +62,8 @@ pub struct Agent<B> {
     system: Option<String>,
     max_steps: usize,
     observer: Option<Arc<dyn Observer>>,
+    tool_choice: Option<ToolChoicePolicy>,
+    retry_empty: Option<ToolChoice>,
 }
 
 impl<B: ChatBackend> Agent<B> {
@@ -71,6 +76,8 @@ impl<B: ChatBackend> Agent<B> {
             system: None,
             max_steps: DEFAULT_MAX_STEPS,
             observer: None,
+            tool_choice: None,
+            retry_empty: None,
         }
     }
 
@@ -107,6 +114,25 @@ impl<B: ChatBackend> Agent<B> {
     #[must_use]
     pub fn dispatcher(mut self, dispatcher: Dispatcher) -> Self {
         self.dispatcher = dispatcher;
+        self
+    }
+
+    /// Which `tool_choice` each step sends (see [`ToolChoicePolicy`]); without one,
+    /// every step sends the backend's own setting.
+    #[must_use]
+    pub fn tool_choice(mut self, policy: ToolChoicePolicy) -> Self {
+        self.tool_choice = Some(policy);
+        self
+    }
+
+    /// When the model answers with neither a tool call nor any text, asks once more
+    /// with `stricter` as `tool_choice` (e.g. [`ToolChoice::Required`]) and goes on
+    /// with that answer. Off by default. The retry shows as
+    /// [`RunEvent::EmptyAnswerRetried`] and [`Event::EmptyAnswerRetried`]; the
+    /// step's usage counts both requests.
+    #[must_use]
+    pub fn retry_empty_answer(mut self, stricter: ToolChoice) -> Self {
+        self.retry_empty = Some(stricter);
         self
     }
 
@@ -252,6 +278,44 @@ impl<B: ChatBackend> Agent<B> {
         })
     }
 
+    /// One step's request, with the step's `tool_choice`, and the empty-answer retry.
+    async fn ask_step(
+        &self,
+        step: usize,
+        messages: &[Message],
+        tools: Option<&serde_json::value::RawValue>,
+        live: Live<'_>,
+    ) -> Result<ChatResponse> {
+        let choice = self.tool_choice.as_ref().and_then(|p| p.choice(step));
+        let request = ChatRequest {
+            messages,
+            tools,
+            tool_choice: choice.as_ref(),
+        };
+        let response = self.ask(step, request, live).await?;
+        let Some(stricter) = self
+            .retry_empty
+            .as_ref()
+            .filter(|_| tools.is_some() && policy::is_empty_answer(&response))
+        else {
+            return Ok(response);
+        };
+        tracing::debug!(step, tool_choice = %stricter, "empty answer: asking again");
+        self.emit(&Event::EmptyAnswerRetried {
+            step,
+            tool_choice: stricter,
+        });
+        send(live, || RunEvent::EmptyAnswerRetried {
+            step,
+            tool_choice: stricter.clone(),
+        });
+        let mut retried = self.ask(step, request.tool_choice(stricter), live).await?;
+        if let Some(first) = response.usage {
+            retried.usage = Some(retried.usage.map_or(first, |u| u + first));
+        }
+        Ok(retried)
+    }
+
     /// The loop, streamed (`live`) or not.
     async fn drive(&self, mut messages: Vec<Message>, live: Live<'_>) -> Result<Run> {
         let registry = self.registry();
@@ -264,13 +328,8 @@ impl<B: ChatBackend> Agent<B> {
                 messages: &messages,
             });
             let started = Instant::now();
-            let request = ChatRequest {
-                messages: &messages,
-                tools,
-                tool_choice: None,
-            };
             let response = self
-                .ask(step, request, live)
+                .ask_step(step, &messages, tools, live)
                 .instrument(tracing::debug_span!("chat", step))
                 .await?;
             let elapsed = started.elapsed();
@@ -369,6 +428,8 @@ impl<B: fmt::Debug> fmt::Debug for Agent<B> {
             .field("dispatcher", &self.dispatcher)
             .field("system", &self.system)
             .field("max_steps", &self.max_steps)
+            .field("tool_choice", &self.tool_choice)
+            .field("retry_empty", &self.retry_empty)
             .finish_non_exhaustive()
     }
 }
