@@ -87,8 +87,11 @@ SERVER_BIN="$CACHE/bin/llama-server"
 if [ "$kind" = cpp ] && [ ! -x "$SERVER_BIN" ]; then
   log "building llama-server from the llama-cpp-python $LLAMA_CPP_PYTHON_VERSION sdist (~10 min on 2 cores)"
   rm -rf "$CACHE/src" && mkdir -p "$CACHE/src"
-  "$VENV/bin/pip" download --quiet --no-deps --no-binary :all: \
+  # Only this package as source (`:all:` would compile cmake itself too); cmake as a wheel.
+  "$VENV/bin/pip" download --quiet --no-deps --no-binary llama-cpp-python \
     "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION" -d "$CACHE/src" >&2
+  command -v cmake >/dev/null 2>&1 || "$VENV/bin/pip" install --quiet cmake >&2
+  export PATH="$PATH:$VENV/bin"
   tar -xzf "$CACHE/src/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION.tar.gz" -C "$CACHE/src"
   tree="$CACHE/src/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION/vendor/llama.cpp"
   cmake -S "$tree" -B "$CACHE/src/build" -DCMAKE_BUILD_TYPE=Release \

@@ -297,6 +297,25 @@ impl OpenAiCompatible {
     }
 }
 
+/// A pooled connection the server had closed or reset before it sent any answer
+/// (llama-cpp-python does so after a stream it could not produce): safe to send again.
+fn closed_before_answer(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+            return matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe);
+        }
+        if s.to_string()
+            .contains("connection closed before message completed")
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// `url` with any `user:password@` replaced by `***@`.
 fn without_credentials(url: &str) -> String {
     let start = url.find("://").map_or(0, |at| at + 3);
@@ -480,7 +499,7 @@ impl OpenAiCompatible {
             _ => rb.send().await,
         };
         let response = sent.map_err(|e| {
-            let retry = e.is_connect();
+            let retry = e.is_connect() || closed_before_answer(&e);
             failed(self.transport_error(e, limit), retry)
         })?;
         let status = response.status().as_u16();
@@ -535,9 +554,17 @@ impl OpenAiCompatible {
     }
 
     /// The next event of a stream, and what is left of it.
-    async fn advance(&self, phase: Phase) -> Option<(Result<StreamEvent>, Phase)> {
+    async fn advance(
+        &self,
+        phase: Phase,
+        request: ChatRequest<'_>,
+    ) -> Option<(Result<StreamEvent>, Phase)> {
         let mut reading = match phase {
             Phase::Finished => return None,
+            Phase::Queued(mut events) => {
+                let event = events.pop_front()?;
+                return Some((Ok(event), Phase::Queued(events)));
+            }
             Phase::Start(Err(e)) => return Some((Err(e), Phase::Finished)),
             Phase::Start(Ok(body)) => match self.send(body, true).await {
                 Ok(response) => Box::new(Reading::new(response)),
@@ -548,6 +575,20 @@ impl OpenAiCompatible {
         loop {
             if let Some(event) = reading.events.pop_front() {
                 return Some((Ok(event), Phase::Reading(reading)));
+            }
+            if reading.ended && reading.framing_empty {
+                // A 200 with an empty body: the server failed after sending its headers
+                // (llama-cpp-python cannot stream some tool choices). Ask again, not streamed.
+                tracing::debug!("the stream was empty: asking again without streaming");
+                return match self.chat(request).await {
+                    Ok(response) => {
+                        let mut events = VecDeque::new();
+                        recover::stream::events_of(&response, &mut events);
+                        let event = events.pop_front()?;
+                        Some((Ok(event), Phase::Queued(events)))
+                    }
+                    Err(e) => Some((Err(e), Phase::Finished)),
+                };
             }
             if reading.ended {
                 return None;
@@ -585,6 +626,8 @@ enum Phase {
     /// Not sent yet: the body, or the settings problem.
     Start(Result<Bytes>),
     Reading(Box<Reading>),
+    /// Events already known (a stream that was asked again without streaming).
+    Queued(VecDeque<StreamEvent>),
     Finished,
 }
 
@@ -596,6 +639,8 @@ struct Reading {
     assembler: Assembler,
     events: VecDeque<StreamEvent>,
     ended: bool,
+    /// The body ended with nothing in it but whitespace.
+    framing_empty: bool,
 }
 
 /// What the body turned out to be.
@@ -617,6 +662,7 @@ impl Reading {
             assembler: Assembler::live(),
             events: VecDeque::new(),
             ended: false,
+            framing_empty: false,
         }
     }
 
@@ -635,8 +681,12 @@ impl Reading {
             }
             _ => {
                 let (assembler, events) = (&mut self.assembler, &mut self.events);
-                self.decoder
-                    .feed(bytes, &mut |frame| assembler.frame(frame, events))
+                self.decoder.feed(bytes, &mut |frame| {
+                    if let super::recover::stream::Frame::Data(data) = &frame {
+                        tracing::trace!(data = *data, "chat stream event");
+                    }
+                    assembler.frame(frame, events)
+                })
             }
         }
     }
@@ -645,6 +695,10 @@ impl Reading {
         self.ended = true;
         let assembler = std::mem::take(&mut self.assembler);
         match std::mem::replace(&mut self.framing, Framing::Unknown) {
+            Framing::Unknown => {
+                self.framing_empty = true;
+                Ok(())
+            }
             Framing::Json(body) => {
                 tracing::trace!(body = %String::from_utf8_lossy(&body), "chat response");
                 let response = recover::parse_response(&body)?;
@@ -684,7 +738,7 @@ impl ChatBackend for OpenAiCompatible {
             Bytes::from(body)
         });
         Box::pin(futures::stream::unfold(Phase::Start(start), move |phase| {
-            self.advance(phase)
+            self.advance(phase, request)
         }))
     }
 
