@@ -129,6 +129,11 @@ impl McpClient {
     /// Connects to a Streamable HTTP endpoint (e.g. `http://127.0.0.1:8765/mcp`), with
     /// an optional bearer token.
     ///
+    /// A call whose connection fails before any response arrives (a replica behind a
+    /// load balancer went away) is sent once more on a fresh connection: always when the
+    /// connection was refused, and when it was reset or closed mid-call only if the tool
+    /// is annotated read-only or idempotent. A call that got a response is never repeated.
+    ///
     /// # Errors
     /// [`Error::Mcp`] when the server cannot be reached or the handshake fails.
     pub async fn http(url: &str, bearer_token: Option<String>) -> Result<Self> {
