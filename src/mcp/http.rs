@@ -653,29 +653,6 @@ fn method_label(body: &[u8]) -> &'static str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::method_label;
-
-    #[test]
-    fn methods_are_named_from_a_closed_set() {
-        assert_eq!(
-            method_label(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#),
-            "tools/call"
-        );
-        assert_eq!(
-            method_label(br#"{"jsonrpc":"2.0","id":1,"method":"x/attacker-chosen"}"#),
-            "other"
-        );
-        assert_eq!(
-            method_label(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#),
-            "response"
-        );
-        assert_eq!(method_label(b" [{}]"), "batch");
-        assert_eq!(method_label(b"{not json"), "invalid");
-    }
-}
-
 /// Completes on SIGTERM or Ctrl-C.
 pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
@@ -699,4 +676,27 @@ pub(crate) async fn shutdown_signal() {
         () = term => {}
     }
     tracing::info!("mcp http: shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::method_label;
+
+    #[test]
+    fn methods_are_named_from_a_closed_set() {
+        assert_eq!(
+            method_label(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#),
+            "tools/call"
+        );
+        assert_eq!(
+            method_label(br#"{"jsonrpc":"2.0","id":1,"method":"x/attacker-chosen"}"#),
+            "other"
+        );
+        assert_eq!(
+            method_label(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#),
+            "response"
+        );
+        assert_eq!(method_label(b" [{}]"), "batch");
+        assert_eq!(method_label(b"{not json"), "invalid");
+    }
 }
