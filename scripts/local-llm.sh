@@ -31,14 +31,26 @@ mkdir -p "$CACHE"
 
 log() { echo "local-llm: $*" >&2; }
 
+answers() { # base URL
+  curl -fsS --max-time 2 "$1/models" >/dev/null 2>&1
+}
+
+# The pid in $CACHE/<kind>.pid, if that process is still one of our servers.
+our_pid() { # kind
+  local pid
+  pid="$(cat "$CACHE/$1.pid" 2>/dev/null)" || return 1
+  [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q llama || return 1
+  echo "$pid"
+}
+
 kind="${1:-python}"
 if [ "$kind" = stop ]; then
   for k in ${2:-python cpp}; do
-    if [ -f "$CACHE/$k.pid" ]; then
-      kill "$(cat "$CACHE/$k.pid")" 2>/dev/null || true
-      rm -f "$CACHE/$k.pid" "$CACHE/$k.port"
+    if pid="$(our_pid "$k")"; then
+      kill "$pid" 2>/dev/null || true
       log "stopped the $k server"
     fi
+    rm -f "$CACHE/$k.pid" "$CACHE/$k.port"
   done
   exit 0
 fi
@@ -47,18 +59,15 @@ case "$kind" in
   *) echo "usage: $0 [python|cpp|stop [python|cpp]]" >&2; exit 64 ;;
 esac
 
-answers() { # base URL
-  curl -fsS --max-time 2 "$1/models" >/dev/null 2>&1
-}
 
 # A server of this kind already running: reuse it.
-if [ -f "$CACHE/$kind.pid" ] && [ -f "$CACHE/$kind.port" ] && kill -0 "$(cat "$CACHE/$kind.pid")" 2>/dev/null; then
+if pid="$(our_pid "$kind")" && [ -f "$CACHE/$kind.port" ]; then
   url="http://127.0.0.1:$(cat "$CACHE/$kind.port")/v1"
   if answers "$url"; then
     echo "$url"
     exit 0
   fi
-  kill "$(cat "$CACHE/$kind.pid")" 2>/dev/null || true
+  kill "$pid" 2>/dev/null || true
 fi
 
 # The Python side: llama-cpp-python (compiles llama.cpp once; pip keeps the wheel) and the model.
@@ -122,7 +131,7 @@ for _ in $(seq 1 240); do
     echo "$url"
     exit 0
   fi
-  if ! kill -0 "$(cat "$CACHE/$kind.pid")" 2>/dev/null; then
+  if ! our_pid "$kind" >/dev/null; then
     log "the $kind server exited; its log:"
     tail -n 30 "$LOG" >&2
     exit 1
