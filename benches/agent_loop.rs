@@ -32,6 +32,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
+use toolcall::chat::AssistantContent;
 use toolcall::{Agent, OpenAiCompatible};
 
 /// A minimal HTTP/1.1 keep-alive server answering each POST with the seed response for its round.
@@ -198,8 +199,13 @@ fn bench(c: &mut Criterion) {
     let client = reqwest::Client::new();
     let registry = seed::registry();
     let tools: Value = serde_json::from_str(registry.tools_json().get()).unwrap();
-    let agent =
-        Agent::new(OpenAiCompatible::new(&base).model("qwen3-4b"), registry).system(seed::SYSTEM);
+    let agent = Agent::new(
+        OpenAiCompatible::new(&base)
+            .model("qwen3-4b")
+            .assistant_content(AssistantContent::Omitted),
+        registry,
+    )
+    .system(seed::SYSTEM);
 
     // Both loops send the seed's exact bodies and reach the same answer.
     rt.block_on(async {

@@ -43,7 +43,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use toolcall::OpenAiCompatible;
-use toolcall::chat::{ChatBackend, ChatRequest, ChatResponse, Message, StreamEvent};
+use toolcall::chat::{
+    AssistantContent, ChatBackend, ChatRequest, ChatResponse, Message, StreamEvent,
+};
 
 /// A seed response as a llama.cpp-shaped event stream: text and arguments in small pieces.
 fn as_events(body: &str) -> String {
@@ -273,7 +275,9 @@ fn bench(c: &mut Criterion) {
     let url = format!("{base}/chat/completions");
     let client = reqwest::Client::new();
     let registry = seed::registry();
-    let backend = OpenAiCompatible::new(&base).model("qwen3-4b");
+    let backend = OpenAiCompatible::new(&base)
+        .model("qwen3-4b")
+        .assistant_content(AssistantContent::Omitted);
 
     // The four rounds' histories, typed, and the bodies the backend sends for them.
     let histories: Vec<Vec<Message>> = (1..=4)

@@ -18,6 +18,7 @@ use std::error::Error;
 
 use serde_json::Value;
 use toolcall::agent::Event;
+use toolcall::chat::AssistantContent;
 use toolcall::{Agent, OpenAiCompatible};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -39,7 +40,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .mount(&server)
         .await;
 
-    let backend = OpenAiCompatible::new(format!("{}/v1", server.uri())).model("qwen3-4b");
+    // The seed's requests have no `content` key on the assistant turns that carry calls.
+    let backend = OpenAiCompatible::new(format!("{}/v1", server.uri()))
+        .model("qwen3-4b")
+        .assistant_content(AssistantContent::Omitted);
     let agent = Agent::new(backend, seed::registry())
         .system(seed::SYSTEM)
         .observer(|event: &Event<'_>| {

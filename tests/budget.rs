@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use support::seed;
 use toolcall::agent::{ContextBudget, Cut, CutReason, Event};
 use toolcall::chat::{
-    AssistantMessage, ChatBackend, ChatResponse, Message, ScriptedBackend, ToolCall,
+    AssistantContent, AssistantMessage, ChatBackend, ChatResponse, Message, ScriptedBackend,
+    ToolCall,
 };
 use toolcall::{Agent, DynamicTool, OpenAiCompatible, ToolRegistry};
 use wiremock::matchers::{method, path};
@@ -152,7 +153,9 @@ async fn the_seed_conversation_is_unchanged_when_everything_fits() {
         .map(|body| support::json_reply(200, body))
         .collect::<Vec<ResponseTemplate>>();
     let server = support::llm(replies).await;
-    let backend = OpenAiCompatible::new(format!("{}/v1", server.uri())).model("qwen3-4b");
+    let backend = OpenAiCompatible::new(format!("{}/v1", server.uri()))
+        .model("qwen3-4b")
+        .assistant_content(AssistantContent::Omitted); // as the seed's client sent it
     let (seen, observer) = cuts_seen();
     let agent = Agent::new(backend, seed::registry())
         .system(seed::SYSTEM)

@@ -11,7 +11,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use toolcall::chat::{ChatBackend, ChatRequest, Message, RetryPolicy, ToolCall, ToolChoice};
+use toolcall::chat::{
+    AssistantContent, ChatBackend, ChatRequest, Message, RetryPolicy, ToolCall, ToolChoice,
+};
 use toolcall::{Error, OpenAiCompatible};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -109,6 +111,33 @@ async fn tool_choice_variants_are_sent_with_tools() {
 }
 
 #[tokio::test]
+async fn a_request_tool_choice_overrides_the_backend_setting() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(final_answer())
+        .mount(&server)
+        .await;
+    let registry = support::seed::registry();
+    let b = backend(&server).tool_choice(ToolChoice::Required);
+    let named = ToolChoice::Function("get_kubernetes_pod_logs".into());
+    let history = [Message::user("hi")];
+    let with_tools = ChatRequest::new(&history).tools(registry.tools_json());
+    b.chat(with_tools.tool_choice(&named)).await.unwrap();
+    b.chat(with_tools).await.unwrap();
+    // Without tools there is no tool_choice at all, whatever the request says.
+    b.chat(ChatRequest::new(&history).tool_choice(&named))
+        .await
+        .unwrap();
+    let bodies = support::bodies(&server).await;
+    assert_eq!(
+        bodies[0]["tool_choice"],
+        json!({"type": "function", "function": {"name": "get_kubernetes_pod_logs"}})
+    );
+    assert_eq!(bodies[1]["tool_choice"], json!("required"));
+    assert!(bodies[2].get("tool_choice").is_none(), "{}", bodies[2]);
+}
+
+#[tokio::test]
 async fn strict_wire_shape_and_tool_name_switch() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
@@ -132,10 +161,27 @@ async fn strict_wire_shape_and_tool_name_switch() {
         .chat(ChatRequest::new(&history))
         .await
         .unwrap();
+    for shape in [AssistantContent::Null, AssistantContent::Omitted] {
+        backend(&server)
+            .assistant_content(shape)
+            .chat(ChatRequest::new(&history))
+            .await
+            .unwrap();
+    }
     let bodies = support::bodies(&server).await;
+    let calls = json!([{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]);
+    // By default a calls-only turn carries `"content": ""`, which every server takes.
     assert_eq!(
         bodies[0]["messages"][1],
-        json!({"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]})
+        json!({"role": "assistant", "content": "", "tool_calls": calls})
+    );
+    assert_eq!(
+        bodies[2]["messages"][1],
+        json!({"role": "assistant", "content": null, "tool_calls": calls})
+    );
+    assert_eq!(
+        bodies[3]["messages"][1],
+        json!({"role": "assistant", "tool_calls": calls})
     );
     assert_eq!(
         bodies[0]["messages"][2],

@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::Value;
 use support::seed;
-use toolcall::chat::Usage;
+use toolcall::chat::{AssistantContent, Usage};
 use toolcall::{Agent, OpenAiCompatible};
 use wiremock::ResponseTemplate;
 
@@ -25,7 +25,9 @@ async fn seed_conversation_end_to_end() {
         .map(|body| support::json_reply(200, body))
         .collect::<Vec<ResponseTemplate>>();
     let server = support::llm(replies).await;
-    let backend = OpenAiCompatible::new(format!("{}/v1", server.uri())).model("qwen3-4b");
+    let backend = OpenAiCompatible::new(format!("{}/v1", server.uri()))
+        .model("qwen3-4b")
+        .assistant_content(AssistantContent::Omitted);
     let agent = Agent::new(backend, seed::registry()).system(seed::SYSTEM);
 
     let run = agent.run(seed::QUESTION).await.unwrap();

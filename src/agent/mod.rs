@@ -6,6 +6,7 @@
 mod approval;
 mod budget;
 mod observer;
+mod policy;
 mod stream;
 mod telemetry;
 
@@ -23,6 +24,7 @@ pub use approval::{
 };
 pub use budget::{ContextBudget, Cut, CutReason, DEFAULT_BYTES_PER_TOKEN, DEFAULT_TOOL_SHARE};
 pub use observer::{Event, Observer};
+pub use policy::ToolChoicePolicy;
 pub use stream::{RunEvent, RunStream};
 
 use approval::last_calls;
@@ -31,7 +33,8 @@ use futures::StreamExt;
 use stream::{Live, send};
 
 use crate::chat::{
-    AssistantMessage, ChatBackend, ChatRequest, ChatResponse, Message, StreamEvent, ToolCall, Usage,
+    AssistantMessage, ChatBackend, ChatRequest, ChatResponse, Message, StreamEvent, ToolCall,
+    ToolChoice, Usage,
 };
 use crate::error::{Error, Result};
 use crate::registry::{Dispatcher, ToolRegistry};
@@ -80,6 +83,8 @@ pub struct Agent<B> {
     /// The window the server reported, read once (for [`ContextBudget::from_server`]).
     server_window: tokio::sync::OnceCell<Option<u64>>,
     trace_content: bool,
+    tool_choice: Option<ToolChoicePolicy>,
+    retry_empty: Option<ToolChoice>,
 }
 
 /// Where a run starts: the history, a question to ask once the calls at its end are
@@ -127,6 +132,8 @@ impl<B: ChatBackend> Agent<B> {
             budget: None,
             server_window: tokio::sync::OnceCell::new(),
             trace_content: false,
+            tool_choice: None,
+            retry_empty: None,
         }
     }
 
@@ -176,6 +183,25 @@ impl<B: ChatBackend> Agent<B> {
         } else {
             dispatcher
         };
+        self
+    }
+
+    /// Which `tool_choice` each step sends (see [`ToolChoicePolicy`]); without one,
+    /// every step sends the backend's own setting.
+    #[must_use]
+    pub fn tool_choice(mut self, policy: ToolChoicePolicy) -> Self {
+        self.tool_choice = Some(policy);
+        self
+    }
+
+    /// When the model answers with neither a tool call nor any text, asks once more
+    /// with `stricter` as `tool_choice` (e.g. [`ToolChoice::Required`]) and goes on
+    /// with that answer. Off by default. The retry shows as
+    /// [`RunEvent::EmptyAnswerRetried`] and [`Event::EmptyAnswerRetried`]; the
+    /// step's usage counts both requests.
+    #[must_use]
+    pub fn retry_empty_answer(mut self, stricter: ToolChoice) -> Self {
+        self.retry_empty = Some(stricter);
         self
     }
 
@@ -447,9 +473,43 @@ impl<B: ChatBackend> Agent<B> {
         budget.meter(window)
     }
 
-    /// The request of one step: the one place where it is built.
-    fn request<'a>(&self, messages: &'a [Message], tools: Option<&'a RawValue>) -> ChatRequest<'a> {
-        ChatRequest { messages, tools }
+    /// One step's request, with the step's `tool_choice`, and the empty-answer retry:
+    /// the one place where a step's [`ChatRequest`] is built.
+    async fn ask_step(
+        &self,
+        step: usize,
+        messages: &[Message],
+        tools: Option<&RawValue>,
+        live: Live<'_>,
+    ) -> Result<ChatResponse> {
+        let choice = self.tool_choice.as_ref().and_then(|p| p.choice(step));
+        let request = ChatRequest {
+            messages,
+            tools,
+            tool_choice: choice.as_ref(),
+        };
+        let response = self.ask(step, request, live).await?;
+        let Some(stricter) = self
+            .retry_empty
+            .as_ref()
+            .filter(|_| tools.is_some() && policy::is_empty_answer(&response))
+        else {
+            return Ok(response);
+        };
+        tracing::debug!(step, tool_choice = %stricter, "empty answer: asking again");
+        self.emit(&Event::EmptyAnswerRetried {
+            step,
+            tool_choice: stricter,
+        });
+        send(live, || RunEvent::EmptyAnswerRetried {
+            step,
+            tool_choice: stricter.clone(),
+        });
+        let mut retried = self.ask(step, request.tool_choice(stricter), live).await?;
+        if let Some(first) = response.usage {
+            retried.usage = Some(retried.usage.map_or(first, |u| u + first));
+        }
+        Ok(retried)
     }
 
     /// Asks once: the whole answer, or (streaming) the answer as it arrives.
@@ -550,12 +610,15 @@ impl<B: ChatBackend> Agent<B> {
                 messages: &messages,
             });
             let started = Instant::now();
-            let request = self.request(&messages, tools);
             let span = telemetry::chat_span(&info, step);
             if self.trace_content {
                 telemetry::record_input(&span, &messages);
             }
-            let response = match self.ask(step, request, live).instrument(span.clone()).await {
+            let response = match self
+                .ask_step(step, &messages, tools, live)
+                .instrument(span.clone())
+                .await
+            {
                 Ok(response) => response,
                 Err(e) => {
                     telemetry::record_error(&span, &e);
@@ -824,6 +887,8 @@ impl<B: fmt::Debug> fmt::Debug for Agent<B> {
             .field("approval", &self.approval)
             .field("unanswered", &self.unanswered)
             .field("budget", &self.budget)
+            .field("tool_choice", &self.tool_choice)
+            .field("retry_empty", &self.retry_empty)
             .finish_non_exhaustive()
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{Cut, PendingCall};
-use crate::chat::{ChatResponse, Message, ToolCall};
+use crate::chat::{ChatResponse, Message, ToolCall, ToolChoice};
 use crate::tool::ToolError;
 
 /// Something the agent did.
@@ -25,6 +25,13 @@ pub enum Event<'a> {
         response: &'a ChatResponse,
         /// How long the request took.
         elapsed: Duration,
+    },
+    /// The model answered with neither a tool call nor text, and is asked once more.
+    EmptyAnswerRetried {
+        /// The step.
+        step: usize,
+        /// The `tool_choice` of the second request.
+        tool_choice: &'a ToolChoice,
     },
     /// A tool call is starting.
     ToolStarted {

@@ -10,7 +10,7 @@ use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures::{Stream, StreamExt};
 
 use super::{Cut, PendingCall, Run};
-use crate::chat::{ToolCall, Usage};
+use crate::chat::{ToolCall, ToolChoice, Usage};
 use crate::error::Result;
 use crate::tool::ToolError;
 
@@ -75,6 +75,14 @@ pub enum RunEvent {
         step: usize,
         /// What was cut.
         cuts: Vec<Cut>,
+    },
+    /// The model answered with neither a tool call nor text, and is asked once more
+    /// with a stricter `tool_choice` (see [`Agent::retry_empty_answer`](super::Agent::retry_empty_answer)).
+    EmptyAnswerRetried {
+        /// The step.
+        step: usize,
+        /// The `tool_choice` of the second request.
+        tool_choice: ToolChoice,
     },
     /// The end: the finished run, exactly what [`Agent::run`](super::Agent::run) returns.
     Done(Box<Run>),

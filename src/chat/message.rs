@@ -133,19 +133,41 @@ impl Message {
         }
     }
 
-    /// Serializes with or without the tool message's `name`.
-    pub(crate) fn wire(&self, tool_name: bool) -> WireMessage<'_> {
+    /// Serializes with or without the tool message's `name`, and with `empty` as the
+    /// content of an assistant turn that carries only tool calls.
+    pub(crate) fn wire(&self, tool_name: bool, empty: AssistantContent) -> WireMessage<'_> {
         WireMessage {
             message: self,
             tool_name,
+            empty,
         }
     }
+}
+
+/// How an assistant message that carries tool calls and no text is sent.
+///
+/// Servers disagree: OpenAI, vLLM, Ollama and llama.cpp's `llama-server` take all
+/// three shapes, but llama-cpp-python's server renders its chat template with the
+/// message's `content` and fails (HTTP 500) when the key is missing, and validates
+/// `null` away too. An empty string is accepted everywhere we have seen, so it is
+/// the default of [`OpenAiCompatible`](crate::OpenAiCompatible).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AssistantContent {
+    /// `"content": ""` (the default).
+    #[default]
+    EmptyString,
+    /// `"content": null`.
+    Null,
+    /// No `content` key at all (what OpenAI's own SDKs send).
+    Omitted,
 }
 
 /// How a message is sent: strict.
 pub(crate) struct WireMessage<'a> {
     message: &'a Message,
     tool_name: bool,
+    empty: AssistantContent,
 }
 
 impl Serialize for WireMessage<'_> {
@@ -162,7 +184,11 @@ impl Serialize for WireMessage<'_> {
                     Some(c) => map.serialize_entry("content", c)?,
                     // A text-less turn without calls still needs a content key.
                     None if a.tool_calls.is_empty() => map.serialize_entry("content", "")?,
-                    None => {}
+                    None => match self.empty {
+                        AssistantContent::EmptyString => map.serialize_entry("content", "")?,
+                        AssistantContent::Null => map.serialize_entry("content", &())?,
+                        AssistantContent::Omitted => {}
+                    },
                 }
                 if !a.tool_calls.is_empty() {
                     map.serialize_entry("tool_calls", &a.tool_calls)?;
@@ -183,9 +209,11 @@ impl Serialize for WireMessage<'_> {
 }
 
 impl Serialize for Message {
-    /// The strict wire form, tool `name` included.
+    /// The strict wire form, tool `name` included, no `content` key on an assistant
+    /// turn that carries only tool calls.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.wire(true).serialize(serializer)
+        self.wire(true, AssistantContent::Omitted)
+            .serialize(serializer)
     }
 }
 

@@ -15,7 +15,9 @@ use futures::stream::BoxStream;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-pub use message::{AssistantMessage, FunctionCall, Message, ToolCall, ToolMessage, Usage};
+pub use message::{
+    AssistantContent, AssistantMessage, FunctionCall, Message, ToolCall, ToolMessage, Usage,
+};
 pub use openai::{DEFAULT_BASE_URL, OpenAiCompatible};
 pub use retry::RetryPolicy;
 pub use scripted::ScriptedBackend;
@@ -35,6 +37,8 @@ pub struct ChatRequest<'a> {
     /// The `tools` array, already serialized (see [`ToolRegistry::tools_json`](crate::ToolRegistry::tools_json)).
     /// `None` or an empty array sends no tools.
     pub tools: Option<&'a RawValue>,
+    /// `tool_choice` for this request only; `None` sends the backend's own setting.
+    pub tool_choice: Option<&'a ToolChoice>,
 }
 
 impl<'a> ChatRequest<'a> {
@@ -44,6 +48,7 @@ impl<'a> ChatRequest<'a> {
         Self {
             messages,
             tools: None,
+            tool_choice: None,
         }
     }
 
@@ -51,6 +56,13 @@ impl<'a> ChatRequest<'a> {
     #[must_use]
     pub fn tools(mut self, tools: &'a RawValue) -> Self {
         self.tools = Some(tools);
+        self
+    }
+
+    /// Sends `choice` as `tool_choice` for this request, whatever the backend's setting.
+    #[must_use]
+    pub fn tool_choice(mut self, choice: &'a ToolChoice) -> Self {
+        self.tool_choice = Some(choice);
         self
     }
 }

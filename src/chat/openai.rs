@@ -17,7 +17,8 @@ use tracing::Instrument;
 use super::recover::stream::{Assembler, SseDecoder};
 use super::retry::{RetryPolicy, parse_retry_after, retryable_status};
 use super::{
-    ChatBackend, ChatRequest, ChatResponse, ChatStream, Message, StreamEvent, ToolChoice, recover,
+    AssistantContent, ChatBackend, ChatRequest, ChatResponse, ChatStream, Message, StreamEvent,
+    ToolChoice, recover,
 };
 use crate::error::{Error, Result};
 
@@ -77,6 +78,7 @@ struct Inner {
     /// The server's host and port, for traces.
     host: Option<String>,
     port: Option<u16>,
+    assistant_content: AssistantContent,
     /// The first setting that could not be used.
     problem: Option<String>,
 }
@@ -109,6 +111,7 @@ impl OpenAiCompatible {
             provider: "openai".to_owned(),
             host: None,
             port: None,
+            assistant_content: AssistantContent::default(),
             problem: None,
         };
         inner.set_base_url(base_url);
@@ -251,6 +254,13 @@ impl OpenAiCompatible {
         self.edit(|i| i.provider = name)
     }
 
+    /// How an assistant turn that carries only tool calls is sent back (default
+    /// [`AssistantContent::EmptyString`], which every server we know of accepts).
+    #[must_use]
+    pub fn assistant_content(self, shape: AssistantContent) -> Self {
+        self.edit(|i| i.assistant_content = shape)
+    }
+
     /// The base URL, as given (credentials included, if it has any).
     #[must_use]
     pub fn base_url(&self) -> &str {
@@ -301,6 +311,25 @@ impl OpenAiCompatible {
         };
         Ok((client, url))
     }
+}
+
+/// A pooled connection the server had closed or reset before it sent any answer
+/// (llama-cpp-python does so after a stream it could not produce): safe to send again.
+fn closed_before_answer(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+            return matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe);
+        }
+        if s.to_string()
+            .contains("connection closed before message completed")
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// `url` with any `user:password@` replaced by `***@`.
@@ -356,13 +385,14 @@ struct Body<'a> {
 struct Messages<'a> {
     messages: &'a [Message],
     tool_name: bool,
+    empty: AssistantContent,
 }
 
 impl Serialize for Messages<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.messages.len()))?;
         for m in self.messages {
-            seq.serialize_element(&m.wire(self.tool_name))?;
+            seq.serialize_element(&m.wire(self.tool_name, self.empty))?;
         }
         seq.end()
     }
@@ -383,6 +413,7 @@ impl Serialize for Body<'_> {
                 &Messages {
                     messages: self.request.messages,
                     tool_name: i.tool_message_name,
+                    empty: i.assistant_content,
                 },
             )?;
         }
@@ -392,7 +423,8 @@ impl Serialize for Body<'_> {
                 map.serialize_entry("tools", tools)?;
             }
             if ours("tool_choice") {
-                map.serialize_entry("tool_choice", &i.tool_choice)?;
+                let choice = self.request.tool_choice.unwrap_or(&i.tool_choice);
+                map.serialize_entry("tool_choice", choice)?;
             }
         }
         if let Some(t) = i.temperature.filter(|_| ours("temperature")) {
@@ -487,7 +519,7 @@ impl OpenAiCompatible {
             _ => rb.send().await,
         };
         let response = sent.map_err(|e| {
-            let retry = e.is_connect();
+            let retry = e.is_connect() || closed_before_answer(&e);
             failed(self.transport_error(e, limit), retry)
         })?;
         let status = response.status().as_u16();
@@ -542,9 +574,17 @@ impl OpenAiCompatible {
     }
 
     /// The next event of a stream, and what is left of it.
-    async fn advance(&self, phase: Phase) -> Option<(Result<StreamEvent>, Phase)> {
+    async fn advance(
+        &self,
+        phase: Phase,
+        request: ChatRequest<'_>,
+    ) -> Option<(Result<StreamEvent>, Phase)> {
         let mut reading = match phase {
             Phase::Finished => return None,
+            Phase::Queued(mut events) => {
+                let event = events.pop_front()?;
+                return Some((Ok(event), Phase::Queued(events)));
+            }
             Phase::Start(Err(e)) => return Some((Err(e), Phase::Finished)),
             Phase::Start(Ok(body)) => match self.send(body, true).await {
                 Ok(response) => Box::new(Reading::new(response)),
@@ -555,6 +595,20 @@ impl OpenAiCompatible {
         loop {
             if let Some(event) = reading.events.pop_front() {
                 return Some((Ok(event), Phase::Reading(reading)));
+            }
+            if reading.ended && reading.framing_empty {
+                // A 200 with an empty body: the server failed after sending its headers
+                // (llama-cpp-python cannot stream some tool choices). Ask again, not streamed.
+                tracing::debug!("the stream was empty: asking again without streaming");
+                return match self.chat(request).await {
+                    Ok(response) => {
+                        let mut events = VecDeque::new();
+                        recover::stream::events_of(&response, &mut events);
+                        let event = events.pop_front()?;
+                        Some((Ok(event), Phase::Queued(events)))
+                    }
+                    Err(e) => Some((Err(e), Phase::Finished)),
+                };
             }
             if reading.ended {
                 return None;
@@ -592,6 +646,8 @@ enum Phase {
     /// Not sent yet: the body, or the settings problem.
     Start(Result<Bytes>),
     Reading(Box<Reading>),
+    /// Events already known (a stream that was asked again without streaming).
+    Queued(VecDeque<StreamEvent>),
     Finished,
 }
 
@@ -603,6 +659,8 @@ struct Reading {
     assembler: Assembler,
     events: VecDeque<StreamEvent>,
     ended: bool,
+    /// The body ended with nothing in it but whitespace.
+    framing_empty: bool,
 }
 
 /// What the body turned out to be.
@@ -624,6 +682,7 @@ impl Reading {
             assembler: Assembler::live(),
             events: VecDeque::new(),
             ended: false,
+            framing_empty: false,
         }
     }
 
@@ -642,8 +701,12 @@ impl Reading {
             }
             _ => {
                 let (assembler, events) = (&mut self.assembler, &mut self.events);
-                self.decoder
-                    .feed(bytes, &mut |frame| assembler.frame(frame, events))
+                self.decoder.feed(bytes, &mut |frame| {
+                    if let super::recover::stream::Frame::Data(data) = &frame {
+                        tracing::trace!(data = *data, "chat stream event");
+                    }
+                    assembler.frame(frame, events)
+                })
             }
         }
     }
@@ -652,6 +715,10 @@ impl Reading {
         self.ended = true;
         let assembler = std::mem::take(&mut self.assembler);
         match std::mem::replace(&mut self.framing, Framing::Unknown) {
+            Framing::Unknown => {
+                self.framing_empty = true;
+                Ok(())
+            }
             Framing::Json(body) => {
                 tracing::trace!(body = %String::from_utf8_lossy(&body), "chat response");
                 let response = recover::parse_response(&body)?;
@@ -691,7 +758,7 @@ impl ChatBackend for OpenAiCompatible {
             Bytes::from(body)
         });
         Box::pin(futures::stream::unfold(Phase::Start(start), move |phase| {
-            self.advance(phase)
+            self.advance(phase, request)
         }))
     }
 
@@ -762,6 +829,7 @@ impl fmt::Debug for OpenAiCompatible {
             .field("idle_timeout", &i.idle_timeout)
             .field("retry", &i.retry)
             .field("tool_choice", &i.tool_choice)
+            .field("assistant_content", &i.assistant_content)
             .field("extra_body", &i.extra_body)
             .finish_non_exhaustive()
     }

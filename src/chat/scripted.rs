@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-use super::{ChatBackend, ChatRequest, ChatResponse};
+use super::{AssistantContent, ChatBackend, ChatRequest, ChatResponse};
 use crate::error::{Error, Result};
 
 /// A backend that answers from a script and records every request body it was sent.
@@ -74,13 +74,20 @@ impl ScriptedBackend {
 #[async_trait::async_trait]
 impl ChatBackend for ScriptedBackend {
     async fn chat(&self, request: ChatRequest<'_>) -> Result<ChatResponse> {
-        let messages: Vec<_> = request.messages.iter().map(|m| m.wire(true)).collect();
+        let messages: Vec<_> = request
+            .messages
+            .iter()
+            .map(|m| m.wire(true, AssistantContent::default()))
+            .collect();
         let mut body = serde_json::Map::new();
         body.insert("messages".into(), serde_json::json!(messages));
         if let Some(tools) = request.tools
             && let Ok(v) = serde_json::from_str::<Value>(tools.get())
         {
             body.insert("tools".into(), v);
+        }
+        if let Some(choice) = request.tool_choice {
+            body.insert("tool_choice".into(), serde_json::json!(choice));
         }
         let body = Value::Object(body);
         if let Ok(mut r) = self.requests.lock() {

@@ -129,6 +129,11 @@ impl McpClient {
     /// Connects to a Streamable HTTP endpoint (e.g. `http://127.0.0.1:8765/mcp`), with
     /// an optional bearer token.
     ///
+    /// A call whose connection fails before any response arrives (a replica behind a
+    /// load balancer went away) is sent once more on a fresh connection: always when the
+    /// connection was refused, and when it was reset or closed mid-call only if the tool
+    /// is annotated read-only or idempotent. A call that got a response is never repeated.
+    ///
     /// # Errors
     /// [`Error::Mcp`] when the server cannot be reached or the handshake fails.
     pub async fn http(url: &str, bearer_token: Option<String>) -> Result<Self> {
@@ -206,11 +211,17 @@ impl McpClient {
             .description
             .as_deref()
             .map_or_else(|| tool.title.clone().unwrap_or_default(), str::to_owned);
+        // A call cut off after it was sent may have run: it is sent again only to a
+        // tool that says running twice is harmless.
+        let repeatable = tool
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.read_only_hint == Some(true) || a.idempotent_hint == Some(true));
         let call = move |args: Value| {
             let (peer, remote, label) = (peer.clone(), remote.clone(), label.clone());
             async move {
-                match tokio::time::timeout(timeout, call_remote(&peer, &remote, &label, args)).await
-                {
+                let call = call_remote(&peer, &remote, &label, args, repeatable);
+                match tokio::time::timeout(timeout, call).await {
                     Ok(answer) => answer,
                     Err(_) => Err(format!(
                         "the MCP server `{label}` did not answer within {timeout:?}; it may be stuck or gone"
@@ -286,12 +297,19 @@ fn end_group(group: Option<u32>) {
     let _ = group;
 }
 
-/// One remote call; every failure is text the model reads.
+/// How long a call waits before it is sent again after its connection failed.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// One remote call; every failure is text the model reads. Over HTTP, a call whose
+/// connection failed before any response arrived is sent once more, on a fresh
+/// connection: always when it was never sent (connection refused), and when it was cut
+/// off (connection reset or closed) only if `repeatable`.
 async fn call_remote(
     peer: &Peer<RoleClient>,
     remote: &str,
     label: &str,
     args: Value,
+    repeatable: bool,
 ) -> std::result::Result<ToolOutput, String> {
     let mut params = CallToolRequestParams::new(Cow::Owned(remote.to_owned()));
     match args {
@@ -299,7 +317,22 @@ async fn call_remote(
         Value::Null => {}
         other => return Err(format!("arguments must be a JSON object, got {other}")),
     }
-    match peer.call_tool(params).await {
+    let mut answer = peer.call_tool(params.clone()).await;
+    if let Err(ServiceError::TransportSend(e)) = &answer {
+        let retry = match connection_failure(e) {
+            Some(ConnectionFailure::NotSent) => true,
+            Some(ConnectionFailure::CutOff) => repeatable,
+            None => false,
+        };
+        if retry {
+            tracing::debug!(tool = remote, server = label, error = %e,
+                "mcp client: the connection failed before any response; calling again");
+            // The pool drops the broken connection meanwhile; the retry opens a new one.
+            tokio::time::sleep(RETRY_PAUSE).await;
+            answer = peer.call_tool(params).await;
+        }
+    }
+    match answer {
         Ok(result) => read_result(result),
         Err(ServiceError::TransportClosed | ServiceError::TransportSend(_)) => Err(format!(
             "the MCP server `{label}` is gone (its connection closed); this tool cannot run now"
@@ -308,6 +341,55 @@ async fn call_remote(
             Err(format!("the MCP server refused the call: {}", e.message))
         }
         Err(e) => Err(format!("the MCP server `{label}` did not answer: {e}")),
+    }
+}
+
+/// How an HTTP call failed before any response arrived.
+#[derive(Debug, PartialEq, Eq)]
+enum ConnectionFailure {
+    /// The connection could not be made: the request was never sent.
+    NotSent,
+    /// The connection was reset or closed before a response: the request may have run.
+    CutOff,
+}
+
+/// Whether a transport error is a connection that failed before any response (and
+/// how); `None` for everything else, an HTTP status included.
+fn connection_failure(e: &rmcp::transport::DynamicTransportError) -> Option<ConnectionFailure> {
+    use rmcp::transport::streamable_http_client::StreamableHttpError;
+    let http = e
+        .error
+        .downcast_ref::<StreamableHttpError<reqwest::Error>>()?;
+    match http {
+        StreamableHttpError::Client(client) if client.is_connect() => {
+            Some(ConnectionFailure::NotSent)
+        }
+        StreamableHttpError::Client(client) => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(client);
+            while let Some(cause) = source {
+                if let Some(h) = cause.downcast_ref::<hyper::Error>()
+                    && (h.is_incomplete_message() || h.is_closed() || h.is_canceled())
+                {
+                    return Some(ConnectionFailure::CutOff);
+                }
+                if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                    use std::io::ErrorKind::{
+                        BrokenPipe, ConnectionAborted, ConnectionRefused, ConnectionReset,
+                        UnexpectedEof,
+                    };
+                    return match io.kind() {
+                        ConnectionRefused => Some(ConnectionFailure::NotSent),
+                        ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof => {
+                            Some(ConnectionFailure::CutOff)
+                        }
+                        _ => None,
+                    };
+                }
+                source = cause.source();
+            }
+            None
+        }
+        _ => None,
     }
 }
 

@@ -6,11 +6,16 @@
 
 mod client;
 mod http;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod server;
 
 pub use client::{DEFAULT_CALL_TIMEOUT, McpClient};
 pub use http::{
-    DEFAULT_DRAIN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENCY, HEALTH_PATH, HttpServer,
-    MCP_PATH,
+    DEFAULT_DRAIN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONCURRENCY, DEFAULT_READY_CACHE,
+    DEFAULT_READY_TIMEOUT, HEALTH_PATH, HttpServer, MCP_PATH, READY_PATH,
 };
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use metrics::{METRICS_CONTENT_TYPE, METRICS_PATH, Metrics};
 pub use server::{DEFAULT_PAGE_SIZE, McpServer};

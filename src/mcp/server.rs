@@ -60,6 +60,8 @@ struct Inner {
     version: String,
     instructions: String,
     page_size: usize,
+    #[cfg(feature = "metrics")]
+    metrics: Option<super::Metrics>,
 }
 
 impl McpServer {
@@ -81,6 +83,8 @@ impl McpServer {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 instructions: INSTRUCTIONS.to_owned(),
                 page_size: DEFAULT_PAGE_SIZE,
+                #[cfg(feature = "metrics")]
+                metrics: None,
             }),
         }
     }
@@ -113,6 +117,12 @@ impl McpServer {
     #[must_use]
     pub fn page_size(self, tools: usize) -> Self {
         self.edit(|i| i.page_size = tools.max(1))
+    }
+
+    /// Records tool calls in `metrics`.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn with_metrics(self, metrics: super::Metrics) -> Self {
+        self.edit(|i| i.metrics = Some(metrics))
     }
 
     /// The dispatcher calls go through.
@@ -181,7 +191,26 @@ impl McpServer {
             ));
         }
         let arguments = params.arguments.map_or(Value::Null, Value::Object);
+        #[cfg(feature = "metrics")]
+        let running = self
+            .inner
+            .metrics
+            .as_ref()
+            .map(super::Metrics::call_started);
         let outcome = self.dispatcher().call_value(name, arguments).await;
+        #[cfg(feature = "metrics")]
+        if let Some(metrics) = &self.inner.metrics {
+            drop(running);
+            let label = match &outcome.error {
+                None => "ok",
+                Some(ToolError::Timeout { .. }) => "timeout",
+                Some(ToolError::InvalidArguments { .. } | ToolError::InvalidJson { .. }) => {
+                    "invalid_arguments"
+                }
+                Some(_) => "error",
+            };
+            metrics.call_finished(name, label, outcome.duration);
+        }
         Ok(match outcome.error {
             None => {
                 let mut result = CallToolResult::success(vec![ContentBlock::text(outcome.text)]);

@@ -872,3 +872,51 @@ fn an_empty_finish_reason_on_every_chunk_does_not_end_the_answer() {
     assert_eq!(r.finish_reason.as_deref(), Some(""));
     assert_eq!(r.message.content.as_deref(), Some("The pod"));
 }
+
+/// Bodies a real llama-cpp-python server (`python -m llama_cpp.server`, chat format
+/// `chatml-function-calling`, SmolLM2-135M-Instruct) sent, recorded under `tests/fixtures/live/`.
+mod live {
+    use super::*;
+
+    const NAMED: &str = include_str!("../../../tests/fixtures/live/python-named-choice.json");
+    const NAMED_STREAM: &str =
+        include_str!("../../../tests/fixtures/live/python-named-choice-stream.txt");
+
+    #[test]
+    fn a_call_beside_its_legacy_function_call_copy_is_one_call() {
+        for body in [NAMED, NAMED_STREAM] {
+            let r = parse_response(body.as_bytes()).unwrap();
+            assert_eq!(r.message.tool_calls.len(), 1, "{body}");
+            let call = &r.message.tool_calls[0];
+            assert_eq!(call.function.name, "get_kubernetes_pod_logs");
+            assert!(call.id.starts_with("call__0_get_kubernetes_pod_logs_cmpl-"));
+            let args: Value = serde_json::from_str(&call.function.arguments).unwrap();
+            assert_eq!(args["namespace"], "default_namespace");
+            assert_eq!(r.message.content, None);
+            assert_eq!(r.finish_reason.as_deref(), Some("tool_calls"));
+        }
+    }
+
+    #[test]
+    fn the_streamed_call_equals_the_whole_one() {
+        let whole = parse_response(NAMED.as_bytes()).unwrap();
+        let streamed = parse_response(NAMED_STREAM.as_bytes()).unwrap();
+        assert_eq!(
+            streamed.message.tool_calls[0].function,
+            whole.message.tool_calls[0].function
+        );
+        for width in [1, 5, 64, NAMED_STREAM.len()] {
+            let (_, response) = assemble_in_pieces(NAMED_STREAM.as_bytes(), width);
+            assert_eq!(response.unwrap(), streamed, "width {width}");
+        }
+    }
+}
+
+#[test]
+fn live_required_choice_500_with_an_empty_message_says_what_happened() {
+    let body = include_bytes!("../../../tests/fixtures/live/python-required-500.json");
+    let e = error_body::api_error(500, body);
+    assert_eq!(e.status, 500);
+    assert_eq!(e.kind.as_deref(), Some("internal_server_error"));
+    assert!(!e.message.is_empty());
+}
