@@ -920,3 +920,46 @@ fn live_required_choice_500_with_an_empty_message_says_what_happened() {
     assert_eq!(e.kind.as_deref(), Some("internal_server_error"));
     assert!(!e.message.is_empty());
 }
+
+/// Bodies llama.cpp's `llama-server --jinja` (SmolLM2-135M-Instruct) sent for the seed's first
+/// request with `max_tokens: 32`: a text answer cut at the limit, whole and streamed, with
+/// `timings` and `prompt_tokens_details` beside the usage.
+mod live_llama_server {
+    use super::*;
+
+    const WHOLE: &str = include_str!("../../../tests/fixtures/live/llama-server-seed-request-1.json");
+    const STREAM: &str =
+        include_str!("../../../tests/fixtures/live/llama-server-seed-request-1-stream.txt");
+
+    #[test]
+    fn a_text_answer_cut_at_the_limit_is_marked_and_the_usage_read() {
+        for body in [WHOLE, STREAM] {
+            let r = parse_response(body.as_bytes()).unwrap();
+            assert!(r.message.tool_calls.is_empty());
+            let text = r.message.content.as_deref().unwrap();
+            assert!(text.starts_with("To troubleshoot"), "{text}");
+            assert_eq!(r.finish_reason.as_deref(), Some("length"));
+            assert!(r.truncated);
+            let usage = r.usage.unwrap();
+            assert_eq!((usage.prompt_tokens, usage.completion_tokens), (79, 32));
+        }
+    }
+
+    #[test]
+    fn the_stream_gives_the_whole_answer_at_every_split() {
+        let whole = parse_response(WHOLE.as_bytes()).unwrap();
+        for width in [1, 3, 100, STREAM.len()] {
+            let (events, response) = assemble_in_pieces(STREAM.as_bytes(), width);
+            let response = response.unwrap();
+            assert_eq!(response.message.content, whole.message.content, "width {width}");
+            let shown: String = events
+                .iter()
+                .filter_map(|e| match e {
+                    StreamEvent::Text(t) => Some(t.as_str()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(Some(shown.as_str()), response.message.content.as_deref());
+        }
+    }
+}
