@@ -12,7 +12,8 @@
 //! ```
 //!
 //! The answer goes to stdout; tool calls, a spinner (when stderr is a terminal), usage and
-//! `--trace` bodies go to stderr. `NO_COLOR` turns colour off.
+//! `--trace` bodies go to stderr. `NO_COLOR` turns colour off. Built with `--features otel` and
+//! with `OTEL_EXPORTER_OTLP_ENDPOINT` set, it exports the run's GenAI spans over OTLP/HTTP.
 
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -388,16 +389,28 @@ async fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let ui = Arc::new(Mutex::new(Ui::new()));
-    if cli.trace {
+    let trace = cli.trace.then(|| {
         let filter = tracing_subscriber::filter::Targets::new()
             .with_target("toolcall::chat", tracing::Level::TRACE);
-        let _ = tracing_subscriber::registry()
-            .with(tracing_subscriber::Layer::with_filter(
-                TraceBodies(ui.clone()),
-                filter,
-            ))
-            .try_init();
-    }
+        tracing_subscriber::Layer::with_filter(TraceBodies(ui.clone()), filter)
+    });
+    // With `--features otel` and OTEL_EXPORTER_OTLP_ENDPOINT set, the run's GenAI spans go
+    // out over OTLP/HTTP; the guard flushes them at the end.
+    #[cfg(feature = "otel")]
+    let (otel, _traces) = match toolcall::otel::layer_from_env() {
+        Ok(Some((layer, guard))) => (Some(layer), Some(guard)),
+        Ok(None) => (None, None),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    #[cfg(not(feature = "otel"))]
+    let otel: Option<tracing_subscriber::layer::Identity> = None;
+    let _ = tracing_subscriber::registry()
+        .with(trace)
+        .with(otel)
+        .try_init();
 
     let mut backend = OpenAiCompatible::new(&cli.base_url)
         .model(&cli.model)

@@ -61,11 +61,32 @@ impl fmt::Debug for Guard {
 /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set, by installing a global `tracing`
 /// subscriber with a tracing-opentelemetry layer; `Ok(None)` (and nothing installed)
 /// when neither is set. Keep the [`Guard`] until the program ends: dropping it flushes.
+/// To add the export to a subscriber of your own, use [`layer_from_env`].
 ///
 /// # Errors
 /// [`Error::Config`] when the exporter cannot be built or a global subscriber is
 /// already installed.
 pub fn init_from_env() -> Result<Option<Guard>> {
+    let Some((layer, guard)) = layer_from_env()? else {
+        return Ok(None);
+    };
+    tracing_subscriber::registry()
+        .with(layer)
+        .try_init()
+        .map_err(|e| Error::Config(format!("a tracing subscriber is already installed: {e}")))?;
+    Ok(Some(guard))
+}
+
+/// The exporting layer [`init_from_env`] installs, for a subscriber of your own (spans
+/// filtered by `RUST_LOG`, default `info`), and its [`Guard`]; `Ok(None)` when no
+/// endpoint is set.
+///
+/// # Errors
+/// [`Error::Config`] when the exporter cannot be built.
+pub fn layer_from_env<S>() -> Result<Option<(impl tracing_subscriber::Layer<S>, Guard)>>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
     let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.trim().is_empty());
     if !set("OTEL_EXPORTER_OTLP_ENDPOINT") && !set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
         return Ok(None);
@@ -83,9 +104,5 @@ pub fn init_from_env() -> Result<Option<Guard>> {
     let layer = tracing_opentelemetry::layer()
         .with_tracer(provider.tracer("toolcall"))
         .with_filter(filter);
-    tracing_subscriber::registry()
-        .with(layer)
-        .try_init()
-        .map_err(|e| Error::Config(format!("a tracing subscriber is already installed: {e}")))?;
-    Ok(Some(Guard { provider }))
+    Ok(Some((layer, Guard { provider })))
 }

@@ -927,7 +927,8 @@ fn live_required_choice_500_with_an_empty_message_says_what_happened() {
 mod live_llama_server {
     use super::*;
 
-    const WHOLE: &str = include_str!("../../../tests/fixtures/live/llama-server-seed-request-1.json");
+    const WHOLE: &str =
+        include_str!("../../../tests/fixtures/live/llama-server-seed-request-1.json");
     const STREAM: &str =
         include_str!("../../../tests/fixtures/live/llama-server-seed-request-1-stream.txt");
 
@@ -951,7 +952,10 @@ mod live_llama_server {
         for width in [1, 3, 100, STREAM.len()] {
             let (events, response) = assemble_in_pieces(STREAM.as_bytes(), width);
             let response = response.unwrap();
-            assert_eq!(response.message.content, whole.message.content, "width {width}");
+            assert_eq!(
+                response.message.content, whole.message.content,
+                "width {width}"
+            );
             let shown: String = events
                 .iter()
                 .filter_map(|e| match e {
