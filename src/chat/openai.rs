@@ -586,7 +586,9 @@ impl OpenAiCompatible {
                 return Some((Ok(event), Phase::Queued(events)));
             }
             Phase::Start(Err(e)) => return Some((Err(e), Phase::Finished)),
-            Phase::Start(Ok(body)) => match self.send(body, true).await {
+            // Boxed, as is the fallback below: what runs once per stream must not grow
+            // the future every event of the stream makes.
+            Phase::Start(Ok(body)) => match Box::pin(self.send(body, true)).await {
                 Ok(response) => Box::new(Reading::new(response)),
                 Err(e) => return Some((Err(e), Phase::Finished)),
             },
@@ -600,7 +602,7 @@ impl OpenAiCompatible {
                 // A 200 with an empty body: the server failed after sending its headers
                 // (llama-cpp-python cannot stream some tool choices). Ask again, not streamed.
                 tracing::debug!("the stream was empty: asking again without streaming");
-                return match self.chat(request).await {
+                return match Box::pin(self.chat(request)).await {
                     Ok(response) => {
                         let mut events = VecDeque::new();
                         recover::stream::events_of(&response, &mut events);
