@@ -226,3 +226,51 @@ async fn the_window_is_read_from_llama_cpp_props() {
     let backend = OpenAiCompatible::new(format!("{}/v1", other.uri()));
     assert_eq!(backend.context_window().await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn the_window_is_read_from_vllm_models_when_there_is_no_props() {
+    let server = wiremock::MockServer::start().await;
+    // vLLM's `/v1/models`, as it sends it.
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list",
+            "data": [
+                {"id": "Qwen/Qwen3-4B", "object": "model", "created": 1764590000, "owned_by": "vllm",
+                 "root": "Qwen/Qwen3-4B", "parent": null, "max_model_len": 32768, "permission": []},
+                {"id": "lora-sre", "object": "model", "created": 1764590000, "owned_by": "vllm",
+                 "root": "Qwen/Qwen3-4B", "parent": "Qwen/Qwen3-4B", "max_model_len": 16384, "permission": []}
+            ]
+        })))
+        .mount(&server)
+        .await;
+    let base = format!("{}/v1", server.uri());
+    let backend = |model: &str| OpenAiCompatible::new(&base).model(model);
+    assert_eq!(
+        backend("lora-sre").context_window().await.unwrap(),
+        Some(16384)
+    );
+    assert_eq!(
+        backend("Qwen/Qwen3-4B").context_window().await.unwrap(),
+        Some(32768)
+    );
+    // Two models and no name to choose by: the server has not said which.
+    assert_eq!(backend("").context_window().await.unwrap(), None);
+    let asked: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert_eq!(
+        asked.iter().filter(|p| *p == "/props").count(),
+        3,
+        "{asked:?}"
+    );
+    assert_eq!(
+        asked.iter().filter(|p| *p == "/v1/models").count(),
+        3,
+        "{asked:?}"
+    );
+}

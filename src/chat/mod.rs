@@ -263,7 +263,7 @@ pub trait ChatBackend: Send + Sync {
     }
 
     /// The model's context window in tokens, when the server says (llama.cpp's `/props`
-    /// reports `n_ctx`); `None` when it does not. The default knows none.
+    /// reports `n_ctx`, vLLM's `/v1/models` a `max_model_len`); `None` when it does not. The default knows none.
     ///
     /// # Errors
     /// Whatever ends the request; a server that does not say is `Ok(None)`.

@@ -769,13 +769,40 @@ impl ChatBackend for OpenAiCompatible {
     }
 
     /// Reads llama.cpp's `GET /props` (next to `/v1`): `default_generation_settings.n_ctx`,
-    /// or a top-level `n_ctx`. A server without `/props` (an error status, another body)
-    /// says nothing: `Ok(None)`.
+    /// or a top-level `n_ctx`; else vLLM's `max_model_len` in `GET /v1/models` (the entry of
+    /// this backend's model, or the only one). A server that says neither: `Ok(None)`.
     async fn context_window(&self) -> Result<Option<u64>> {
-        let (client, _) = self.ready()?;
         let i = &*self.inner;
         let root = i.base_url.strip_suffix("/v1").unwrap_or(&i.base_url);
-        let mut rb = client.get(format!("{root}/props"));
+        if let Some(n) = self
+            .get_body(&format!("{root}/props"))
+            .await?
+            .and_then(|b| n_ctx(&b))
+        {
+            return Ok(Some(n));
+        }
+        let models = self.get_body(&format!("{}/models", i.base_url)).await?;
+        Ok(models.and_then(|b| max_model_len(&b, &i.model)))
+    }
+
+    fn describe(&self) -> super::BackendInfo<'_> {
+        let i = &*self.inner;
+        super::BackendInfo {
+            provider: Some(i.provider.as_str()),
+            model: Some(i.model.as_str()).filter(|m| !m.is_empty()),
+            address: i.host.as_deref(),
+            port: i.port,
+        }
+    }
+}
+
+impl OpenAiCompatible {
+    /// The body of a `GET` next to the chat endpoint, with this backend's key and headers;
+    /// `None` for an error status.
+    async fn get_body(&self, url: &str) -> Result<Option<Bytes>> {
+        let (client, _) = self.ready()?;
+        let i = &*self.inner;
+        let mut rb = client.get(url);
         if let Some(key) = &i.api_key {
             rb = rb.header(AUTHORIZATION, key.clone());
         }
@@ -792,22 +819,30 @@ impl ChatBackend for OpenAiCompatible {
         if !response.status().is_success() {
             return Ok(None);
         }
-        let bytes = response
+        response
             .bytes()
             .await
-            .map_err(|e| self.transport_error(e, i.timeout))?;
-        Ok(n_ctx(&bytes))
+            .map(Some)
+            .map_err(|e| self.transport_error(e, i.timeout))
     }
+}
 
-    fn describe(&self) -> super::BackendInfo<'_> {
-        let i = &*self.inner;
-        super::BackendInfo {
-            provider: Some(i.provider.as_str()),
-            model: Some(i.model.as_str()).filter(|m| !m.is_empty()),
-            address: i.host.as_deref(),
-            port: i.port,
-        }
-    }
+/// vLLM's `max_model_len` in a `/v1/models` body: the entry whose `id` is `model`, or
+/// the only entry.
+fn max_model_len(body: &[u8], model: &str) -> Option<u64> {
+    let list: Value = serde_json::from_slice(body).ok()?;
+    let data = list.get("data")?.as_array()?;
+    let entry = data
+        .iter()
+        .find(|m| !model.is_empty() && m.get("id").and_then(Value::as_str) == Some(model))
+        .or_else(|| match data.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        })?;
+    entry
+        .get("max_model_len")
+        .and_then(Value::as_u64)
+        .filter(|n| *n > 0)
 }
 
 /// The context window in a `/props` body.
