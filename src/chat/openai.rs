@@ -835,7 +835,7 @@ fn max_model_len(body: &[u8], model: &str) -> Option<u64> {
     let entry = data
         .iter()
         .find(|m| !model.is_empty() && m.get("id").and_then(Value::as_str) == Some(model))
-        .or_else(|| match data.as_slice() {
+        .or(match data.as_slice() {
             [only] => Some(only),
             _ => None,
         })?;
