@@ -921,9 +921,9 @@ fn live_required_choice_500_with_an_empty_message_says_what_happened() {
     assert!(!e.message.is_empty());
 }
 
-/// Bodies llama.cpp's `llama-server --jinja` (SmolLM2-135M-Instruct) sent for the first request of the istio-proxy troubleshooting conversation
-/// request with `max_tokens: 32`: a text answer cut at the limit, whole and streamed, with
-/// `timings` and `prompt_tokens_details` beside the usage.
+/// Bodies llama.cpp's `llama-server --jinja` (SmolLM2-135M-Instruct) sent for the first request
+/// of the istio-proxy troubleshooting conversation with `max_tokens: 32`: a text answer cut at
+/// the limit, whole and streamed, with `timings` and `prompt_tokens_details` beside the usage.
 mod live_llama_server {
     use super::*;
 
