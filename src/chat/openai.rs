@@ -496,12 +496,7 @@ impl OpenAiCompatible {
         if stream {
             rb = rb.header(ACCEPT, HeaderValue::from_static("text/event-stream"));
         }
-        if let Some(key) = &i.api_key {
-            rb = rb.header(AUTHORIZATION, key.clone());
-        }
-        if !i.headers.is_empty() {
-            rb = rb.headers(i.headers.clone());
-        }
+        rb = self.with_auth(rb);
         // A whole answer has a whole-request limit; a stream, a limit on silence.
         let limit = if stream { i.idle_timeout } else { i.timeout };
         if let (false, Some(t)) = (stream, i.timeout) {
@@ -797,18 +792,24 @@ impl ChatBackend for OpenAiCompatible {
 }
 
 impl OpenAiCompatible {
-    /// The body of a `GET` next to the chat endpoint, with this backend's key and headers;
-    /// `None` for an error status.
-    async fn get_body(&self, url: &str) -> Result<Option<Bytes>> {
-        let (client, _) = self.ready()?;
+    /// `rb` with the bearer key and the extra headers every request carries.
+    fn with_auth(&self, mut rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         let i = &*self.inner;
-        let mut rb = client.get(url);
         if let Some(key) = &i.api_key {
             rb = rb.header(AUTHORIZATION, key.clone());
         }
         if !i.headers.is_empty() {
             rb = rb.headers(i.headers.clone());
         }
+        rb
+    }
+
+    /// The body of a `GET` next to the chat endpoint, with this backend's key and headers;
+    /// `None` for an error status.
+    async fn get_body(&self, url: &str) -> Result<Option<Bytes>> {
+        let (client, _) = self.ready()?;
+        let i = &*self.inner;
+        let mut rb = self.with_auth(client.get(url));
         if let Some(t) = i.timeout {
             rb = rb.timeout(t);
         }
