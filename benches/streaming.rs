@@ -274,10 +274,11 @@ fn bench(c: &mut Criterion) {
     let base = format!("http://{addr}/v1");
     let url = format!("{base}/chat/completions");
     let client = reqwest::Client::new();
-    let registry = seed::registry();
+    let registry: &'static _ = Box::leak(Box::new(seed::registry()));
     let backend = OpenAiCompatible::new(&base)
         .model("qwen3-4b")
-        .assistant_content(AssistantContent::Omitted);
+        .assistant_content(AssistantContent::Omitted)
+        .idle_timeout(None);
 
     // The four rounds' histories, typed, and the bodies the backend sends for them.
     let histories: Vec<Vec<Message>> = (1..=4)
@@ -321,6 +322,8 @@ fn bench(c: &mut Criterion) {
             assert_eq!(calls.len(), response.message.tool_calls.len());
         }
     });
+
+    paired(&rt, &client, &url, &recorded, &backend, histories, &request);
 
     let mut rounds = c.benchmark_group("rounds");
     rounds.bench_function("bytes", |b| {
@@ -409,6 +412,64 @@ fn bench(c: &mut Criterion) {
         })
     });
     first.finish();
+}
+
+/// The goal's ratio, measured robustly on a noisy machine: `rounds/bytes` and
+/// `rounds/chat_stream` alternated conversation by conversation (ABBA, so drift cancels),
+/// the ratio of their sums taken per block of 50 pairs, and the median of 21 blocks
+/// printed. Criterion's own figures time each scenario minutes apart.
+fn paired<'h>(
+    rt: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    url: &str,
+    recorded: &[bytes::Bytes],
+    backend: &OpenAiCompatible,
+    histories: &'h [Vec<Message>],
+    request: &dyn Fn(&'h [Message]) -> ChatRequest<'h>,
+) {
+    if std::env::args().any(|a| a == "--profile-time") {
+        return; // profiling one scenario: nothing else may run
+    }
+    let bytes = || async {
+        let started = Instant::now();
+        for body in recorded {
+            raw(client, url, body).await;
+        }
+        started.elapsed()
+    };
+    let ours = || async {
+        let started = Instant::now();
+        for h in histories {
+            streamed(backend, request(h)).await;
+        }
+        started.elapsed()
+    };
+    let mut ratios: Vec<f64> = rt.block_on(async {
+        for _ in 0..200 {
+            bytes().await;
+            ours().await;
+        }
+        let mut ratios = Vec::new();
+        for _ in 0..21 {
+            let (mut a, mut b) = (Duration::ZERO, Duration::ZERO);
+            for i in 0..50 {
+                if i % 2 == 0 {
+                    a += bytes().await;
+                    b += ours().await;
+                } else {
+                    b += ours().await;
+                    a += bytes().await;
+                }
+            }
+            ratios.push(b.as_secs_f64() / a.as_secs_f64());
+        }
+        ratios
+    });
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "paired rounds: chat_stream / bytes = {:.3}x (median of 21 blocks; range {:.3}-{:.3})",
+        ratios[10], ratios[0], ratios[20]
+    );
 }
 
 criterion_group!(benches, bench);

@@ -8,9 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::de::IgnoredAny;
 use serde_json::Value;
-use serde_json::value::RawValue;
 
-use super::raw::{LenientStr, RawMessage};
+use super::raw::{LenientStr, RawJson, RawMessage};
 use crate::chat::{AssistantMessage, ChatResponse, FunctionCall, ToolCall, Usage};
 use crate::error::{Error, Result, Truncation};
 
@@ -46,7 +45,7 @@ impl Draft {
                 let (name, args) = c.parts();
                 DraftCall {
                     id,
-                    name: name.unwrap_or_default(),
+                    name: name.map(std::borrow::Cow::into_owned).unwrap_or_default(),
                     arguments: arguments_text(args),
                 }
             })
@@ -200,7 +199,7 @@ pub(crate) fn normalise_name(name: &str) -> &str {
 }
 
 /// The arguments as JSON text: a JSON string's contents, or an object's text.
-pub(crate) fn arguments_text(raw: Option<&RawValue>) -> String {
+pub(crate) fn arguments_text(raw: Option<RawJson<'_>>) -> String {
     let mut out = String::new();
     push_arguments(&mut out, raw);
     out
@@ -208,11 +207,18 @@ pub(crate) fn arguments_text(raw: Option<&RawValue>) -> String {
 
 /// Appends a fragment of arguments: a JSON string's contents, or other JSON's text
 /// (`null` adds nothing).
-pub(crate) fn push_arguments(out: &mut String, raw: Option<&RawValue>) {
+pub(crate) fn push_arguments(out: &mut String, raw: Option<RawJson<'_>>) {
     let Some(raw) = raw else { return };
     let text = raw.get().trim();
     if text.starts_with('"') {
-        if let Ok(s) = serde_json::from_str::<std::borrow::Cow<'_, str>>(text) {
+        // Most fragments have no escapes: their text is what they say.
+        if let Some(inner) = text.get(1..text.len() - 1)
+            && text.len() >= 2
+            && text.ends_with('"')
+            && !inner.contains('\\')
+        {
+            out.push_str(inner);
+        } else if let Ok(s) = serde_json::from_str::<std::borrow::Cow<'_, str>>(text) {
             out.push_str(&s);
         }
     } else if text != "null" {

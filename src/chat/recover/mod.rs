@@ -40,6 +40,7 @@
 mod content;
 mod error_body;
 mod raw;
+mod scan;
 pub(crate) mod stream;
 
 use content::{Draft, Ending, Meta};
@@ -55,8 +56,11 @@ pub(crate) fn parse_response(body: &[u8]) -> Result<ChatResponse> {
     if is_stream(body) {
         return stream::parse_stream(body);
     }
-    let raw: RawCompletion<'_> =
-        serde_json::from_slice(body).map_err(|e| invalid(e.to_string(), body))?;
+    let raw: RawCompletion<'_> = match std::str::from_utf8(body) {
+        Ok(text) => raw::read(text),
+        Err(_) => serde_json::from_slice(body),
+    }
+    .map_err(|e| invalid(e.to_string(), body))?;
     if error_body::is_error(&raw) {
         return Err(error_body::error_in_success(200, body));
     }

@@ -13,10 +13,21 @@ use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::scan;
+
 use crate::chat::Usage;
 
+/// Reads a completion or chunk: the common shapes by a quick scan, everything
+/// else (and anything the scan is unsure of) by serde_json, with the same result.
+pub(crate) fn read(text: &str) -> serde_json::Result<RawCompletion<'_>> {
+    match scan::completion(text) {
+        Some(raw) => Ok(raw),
+        None => serde_json::from_str(text),
+    }
+}
+
 /// A chat completion, a stream chunk, or an error object sent in their place.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Debug, PartialEq)]
 pub(crate) struct RawCompletion<'a> {
     #[serde(default, borrow)]
     pub(crate) id: Option<LenientStr<'a>>,
@@ -31,11 +42,11 @@ pub(crate) struct RawCompletion<'a> {
     pub(crate) usage: Option<RawUsage>,
     /// `{"error": …}` sent with a 2xx status.
     #[serde(default, borrow)]
-    pub(crate) error: Option<&'a RawValue>,
+    pub(crate) error: Option<RawJson<'a>>,
 }
 
 /// One choice: a whole `message`, or a streamed `delta` (read the same way).
-#[derive(Deserialize)]
+#[derive(Deserialize, Default, Debug, PartialEq)]
 pub(crate) struct RawChoice<'a> {
     #[serde(default, borrow)]
     pub(crate) message: Option<RawMessage<'a>>,
@@ -46,7 +57,7 @@ pub(crate) struct RawChoice<'a> {
 }
 
 /// An assistant message or a delta of one.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Debug, PartialEq)]
 pub(crate) struct RawMessage<'a> {
     #[serde(default, borrow, deserialize_with = "content")]
     pub(crate) content: Option<Cow<'a, str>>,
@@ -76,7 +87,7 @@ impl<'a> RawMessage<'a> {
 }
 
 /// A tool call, whole or a fragment.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default, Debug, PartialEq)]
 pub(crate) struct RawToolCall<'a> {
     /// Set on stream fragments; some servers send `0` on every call.
     #[serde(default, deserialize_with = "lenient_index")]
@@ -89,40 +100,55 @@ pub(crate) struct RawToolCall<'a> {
     #[serde(default, borrow)]
     pub(crate) name: Option<LenientStr<'a>>,
     #[serde(default, borrow, alias = "parameters")]
-    pub(crate) arguments: Option<&'a RawValue>,
+    pub(crate) arguments: Option<RawJson<'a>>,
 }
 
 impl<'a> RawToolCall<'a> {
     /// The name and the raw arguments, from `function` or the flattened fields.
-    pub(crate) fn parts(self) -> (Option<String>, Option<&'a RawValue>) {
-        match self.function {
-            Some(f) => (
-                f.name.or(self.name).map(LenientStr::into_string),
-                f.arguments.or(self.arguments),
-            ),
-            None => (self.name.map(LenientStr::into_string), self.arguments),
-        }
+    pub(crate) fn parts(self) -> (Option<Cow<'a, str>>, Option<RawJson<'a>>) {
+        let (name, arguments) = match self.function {
+            Some(f) => (f.name.or(self.name), f.arguments.or(self.arguments)),
+            None => (self.name, self.arguments),
+        };
+        (name.map(|n| n.0), arguments)
     }
 }
 
 /// `function` of a call, or the legacy `function_call`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default, Debug, PartialEq)]
 pub(crate) struct RawFunction<'a> {
     #[serde(default, borrow)]
     pub(crate) name: Option<LenientStr<'a>>,
     #[serde(default, borrow, alias = "parameters")]
-    pub(crate) arguments: Option<&'a RawValue>,
+    pub(crate) arguments: Option<RawJson<'a>>,
+}
+
+/// One JSON value's text, exactly as it arrived (never `null`: that reads as `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RawJson<'a>(pub(crate) &'a str);
+
+impl<'a> RawJson<'a> {
+    /// The value's text.
+    pub(crate) fn get(self) -> &'a str {
+        self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawJson<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        <&'de RawValue>::deserialize(d).map(|raw| RawJson(raw.get()))
+    }
 }
 
 /// Token counts; numbers as numbers, strings or floats.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default, Debug, PartialEq)]
 pub(crate) struct RawUsage {
     #[serde(default, deserialize_with = "lenient_u64")]
-    prompt_tokens: u64,
+    pub(crate) prompt_tokens: u64,
     #[serde(default, deserialize_with = "lenient_u64")]
-    completion_tokens: u64,
+    pub(crate) completion_tokens: u64,
     #[serde(default, deserialize_with = "lenient_u64")]
-    total_tokens: u64,
+    pub(crate) total_tokens: u64,
 }
 
 impl From<RawUsage> for Usage {
@@ -133,6 +159,7 @@ impl From<RawUsage> for Usage {
 
 /// A string, number or boolean read as text (an array or object as `""`),
 /// borrowed from the body when it has no escapes.
+#[derive(Debug, PartialEq)]
 pub(crate) struct LenientStr<'a>(pub(crate) Cow<'a, str>);
 
 impl LenientStr<'_> {

@@ -1,6 +1,7 @@
 //! Streams: server-sent events read tolerantly, and the one assembler that folds
 //! chunks into a [`ChatResponse`], for live streams and buffered ones alike.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use super::content::{self, Draft, DraftCall, Ending, Meta};
@@ -167,6 +168,8 @@ pub(crate) struct Assembler {
     /// A `finish_reason` of `""` was seen (kept as the reason if no real one comes).
     empty_finish: bool,
     live: Option<Live>,
+    /// Reused for each fragment's arguments.
+    scratch: String,
 }
 
 /// A tool call being put together from fragments.
@@ -214,7 +217,7 @@ impl Assembler {
             self.done = true;
             return Ok(());
         }
-        match serde_json::from_str::<RawCompletion<'_>>(data) {
+        match super::raw::read(data) {
             Ok(chunk) => self.chunk(chunk, data, events),
             // Several `data:` lines with no blank line between them: one chunk a line.
             Err(_) if data.contains('\n') => {
@@ -232,7 +235,7 @@ impl Assembler {
 
     fn chunk(
         &mut self,
-        chunk: RawCompletion<'_>,
+        mut chunk: RawCompletion<'_>,
         data: &str,
         events: &mut VecDeque<StreamEvent>,
     ) -> Result<()> {
@@ -255,21 +258,21 @@ impl Assembler {
         if let Some(u) = chunk.usage {
             self.meta.usage = Some(Usage::from(u));
         }
-        for choice in chunk.choices.into_iter().flatten() {
+        for choice in chunk.choices.iter_mut().flatten() {
             // Some servers send `""` on every chunk: only a real reason ends the answer.
-            match choice.finish_reason {
+            match choice.finish_reason.take() {
                 Some(reason) if reason.0.trim().is_empty() => self.empty_finish = true,
                 Some(reason) => self.meta.finish_reason = Some(reason.into_string()),
                 None => {}
             }
-            if let Some(delta) = choice.delta.or(choice.message) {
+            if let Some(delta) = choice.delta.as_mut().or(choice.message.as_mut()) {
                 self.delta(delta, events);
             }
         }
         Ok(())
     }
 
-    fn delta(&mut self, mut delta: RawMessage<'_>, events: &mut VecDeque<StreamEvent>) {
+    fn delta(&mut self, delta: &mut RawMessage<'_>, events: &mut VecDeque<StreamEvent>) {
         if let Some(piece) = delta.reasoning_text().filter(|p| !p.is_empty()) {
             self.reasoning
                 .get_or_insert_with(String::new)
@@ -288,11 +291,13 @@ impl Assembler {
         }
         for (position, mut part) in delta.tool_calls.take().into_iter().flatten().enumerate() {
             let index = part.index;
-            let id = part.id.take().map(LenientStr::into_string);
+            let id = part.id.take().map(|id| id.0);
             let (name, args) = part.parts();
-            let mut arguments = String::new();
+            let mut arguments = std::mem::take(&mut self.scratch);
             content::push_arguments(&mut arguments, args);
-            self.fragment(index, position, id, name, arguments);
+            self.fragment(index, position, id, name, &arguments);
+            arguments.clear();
+            self.scratch = arguments;
         }
         if let Some(f) = delta.function_call.take() {
             let legacy = self.legacy.get_or_insert_with(DraftCall::default);
@@ -308,9 +313,9 @@ impl Assembler {
         &mut self,
         index: Option<u64>,
         position: usize,
-        id: Option<String>,
-        name: Option<String>,
-        arguments: String,
+        id: Option<Cow<'_, str>>,
+        name: Option<Cow<'_, str>>,
+        arguments: &str,
     ) {
         let id = id.filter(|s| !s.trim().is_empty());
         let name = name.filter(|s| !s.trim().is_empty());
@@ -361,12 +366,12 @@ impl Assembler {
         if let Some(id) = id
             && slot.call.id.is_empty()
         {
-            slot.call.id = id;
+            slot.call.id = id.into_owned();
         }
         if let Some(name) = name {
             merge_name(&mut slot.call.name, &name);
         }
-        slot.call.arguments.push_str(&arguments);
+        slot.call.arguments.push_str(arguments);
     }
 
     /// The end of the stream: the response, or why there is none. Live events

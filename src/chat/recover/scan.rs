@@ -1,0 +1,662 @@
+//! A quick reader for the shapes completions and stream chunks nearly always have.
+//!
+//! A stream sends one small JSON object per token or two, and reading each through
+//! serde's generated visitors costs several times what the bytes do. This scanner
+//! walks the object once, borrows every string it keeps, and skips what it does not
+//! need. It gives up (`None`) on anything it is not sure of: numbers or objects where
+//! text is expected, content as an array of parts, duplicate fields, escapes it
+//! cannot decode, deep nesting, anything that is not JSON. The caller then reads the
+//! text with serde_json into the same types, so the answer is always the one serde
+//! gives; the tests check that on every fixture and on mutated ones.
+
+use std::borrow::Cow;
+
+use super::raw::{
+    LenientStr, RawChoice, RawCompletion, RawFunction, RawJson, RawMessage, RawToolCall, RawUsage,
+};
+
+/// Reads `text` as a completion or chunk, or `None` to leave it to serde_json.
+pub(crate) fn completion(text: &str) -> Option<RawCompletion<'_>> {
+    let mut s = Scanner {
+        text,
+        at: 0,
+        depth: 0,
+    };
+    let raw = s.completion()?;
+    s.ws();
+    (s.at == text.len()).then_some(raw)
+}
+
+/// Deeper than this, the scan gives up (serde_json has its own limit).
+const MAX_DEPTH: u32 = 64;
+
+/// A position in the text being read.
+struct Scanner<'a> {
+    text: &'a str,
+    at: usize,
+    depth: u32,
+}
+
+/// Which fields of one object have been seen: a duplicate is left to serde_json.
+#[derive(Default)]
+struct Seen(u32);
+
+impl Seen {
+    fn first(&mut self, bit: u32) -> Option<()> {
+        let mask = 1 << bit;
+        if self.0 & mask != 0 {
+            return None;
+        }
+        self.0 |= mask;
+        Some(())
+    }
+}
+
+impl<'a> Scanner<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes().get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    /// The next byte that is not whitespace, not consumed.
+    #[inline]
+    fn peek(&mut self) -> Option<u8> {
+        match self.bytes().get(self.at) {
+            // Servers send compact JSON: whitespace is the exception.
+            Some(&b) if b > b' ' => Some(b),
+            _ => {
+                self.ws();
+                self.bytes().get(self.at).copied()
+            }
+        }
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    /// `null`, consumed, or `false` (nothing consumed).
+    fn null(&mut self) -> Option<bool> {
+        if self.peek()? != b'n' {
+            return Some(false);
+        }
+        self.literal(b"null")?;
+        Some(true)
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.at + word.len();
+        (self.bytes().get(self.at..end)? == word).then(|| self.at = end)
+    }
+
+    /// A string, borrowed when it has no escapes.
+    fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let end = start + quote_or_escape(self.bytes().get(start..)?)?;
+        if self.bytes().get(end) == Some(&b'"') {
+            self.at = end + 1;
+            return self.text.get(start..end).map(Cow::Borrowed);
+        }
+        // Escapes: find the end, then let serde_json decode this one string.
+        self.at = end;
+        self.string_tail()?;
+        let quoted = self.text.get(start - 1..self.at)?;
+        serde_json::from_str::<String>(quoted).ok().map(Cow::Owned)
+    }
+
+    /// Skips a string (its opening quote already read) up to and past its closing quote.
+    fn string_tail(&mut self) -> Option<()> {
+        loop {
+            self.at += quote_or_escape(self.bytes().get(self.at..)?)?;
+            let found = *self.bytes().get(self.at)?;
+            self.at += 1;
+            if found == b'"' {
+                return Some(());
+            }
+            match self.bytes().get(self.at)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
+                b'u' => {
+                    let hex = self.bytes().get(self.at + 1..self.at + 5)?;
+                    if !hex.iter().all(u8::is_ascii_hexdigit) {
+                        return None;
+                    }
+                    self.at += 5;
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A number, checked against JSON's grammar; its text.
+    fn number(&mut self) -> Option<&'a str> {
+        self.ws();
+        let start = self.at;
+        let b = self.bytes();
+        let digits = |at: &mut usize| {
+            let from = *at;
+            while b.get(*at).is_some_and(u8::is_ascii_digit) {
+                *at += 1;
+            }
+            *at > from
+        };
+        let mut at = start;
+        if b.get(at) == Some(&b'-') {
+            at += 1;
+        }
+        match b.get(at)? {
+            b'0' => at += 1,
+            b'1'..=b'9' => {
+                digits(&mut at);
+            }
+            _ => return None,
+        }
+        if b.get(at) == Some(&b'.') {
+            at += 1;
+            if !digits(&mut at) {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = b.get(at) {
+            at += 1;
+            if let Some(b'+' | b'-') = b.get(at) {
+                at += 1;
+            }
+            if !digits(&mut at) {
+                return None;
+            }
+        }
+        self.at = at;
+        self.text.get(start..at)
+    }
+
+    /// Skips one value of any kind; its text.
+    fn skip(&mut self) -> Option<RawJson<'a>> {
+        let start = {
+            self.ws();
+            self.at
+        };
+        match self.peek()? {
+            b'"' => {
+                self.at += 1;
+                self.string_tail()?;
+            }
+            b'{' => self.object(|s, _| s.skip().map(drop))?,
+            b'[' => self.array(|s| s.skip().map(drop))?,
+            b't' => self.literal(b"true")?,
+            b'f' => self.literal(b"false")?,
+            b'n' => self.literal(b"null")?,
+            _ => {
+                self.number()?;
+            }
+        }
+        self.text.get(start..self.at).map(RawJson)
+    }
+
+    /// An object, each key handed to `field`, which must read its value.
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        self.enter()?;
+        if self.peek()? == b'}' {
+            self.at += 1;
+            self.depth -= 1;
+            return Some(());
+        }
+        loop {
+            let key = self.string()?;
+            self.eat(b':')?;
+            field(self, &key)?;
+            match self.peek()? {
+                b',' => self.at += 1,
+                b'}' => {
+                    self.at += 1;
+                    self.depth -= 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// An array, each element read by `element`.
+    fn array(&mut self, mut element: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        self.enter()?;
+        if self.peek()? == b']' {
+            self.at += 1;
+            self.depth -= 1;
+            return Some(());
+        }
+        loop {
+            element(self)?;
+            match self.peek()? {
+                b',' => self.at += 1,
+                b']' => {
+                    self.at += 1;
+                    self.depth -= 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth <= MAX_DEPTH).then_some(())
+    }
+
+    /// A string or `null` where [`LenientStr`] is read; anything else gives up.
+    fn text(&mut self) -> Option<Option<LenientStr<'a>>> {
+        if self.null()? {
+            return Some(None);
+        }
+        self.string().map(|s| Some(LenientStr(s)))
+    }
+
+    /// `null`, or what `read` makes of the value.
+    fn or_null<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        if self.null()? {
+            return Some(None);
+        }
+        read(self).map(Some)
+    }
+
+    /// Any value but `null`, as its text.
+    fn raw(&mut self) -> Option<Option<RawJson<'a>>> {
+        if self.null()? {
+            return Some(None);
+        }
+        self.skip().map(Some)
+    }
+
+    /// A plain integer that fits in `u64`; anything else gives up.
+    fn count(&mut self) -> Option<u64> {
+        let n = self.number()?;
+        if !n.bytes().all(|b| b.is_ascii_digit()) || n.len() > 15 {
+            return None; // floats, negatives, and counts where f64 rounding starts
+        }
+        n.parse().ok()
+    }
+
+    fn completion(&mut self) -> Option<RawCompletion<'a>> {
+        let mut raw = RawCompletion::default();
+        let mut seen = Seen::default();
+        self.object(|s, key| {
+            match key {
+                "id" => {
+                    seen.first(0)?;
+                    raw.id = s.text()?;
+                }
+                "model" => {
+                    seen.first(1)?;
+                    raw.model = s.text()?;
+                }
+                "object" => {
+                    seen.first(2)?;
+                    raw.object = s.text()?;
+                }
+                "choices" => {
+                    seen.first(3)?;
+                    if !s.null()? {
+                        // Filled in place: these structs are large, and moving them costs.
+                        let choices = raw.choices.insert(Vec::with_capacity(1));
+                        s.array(|s| {
+                            choices.push(RawChoice::default());
+                            s.choice(choices.last_mut()?)
+                        })?;
+                    }
+                }
+                "usage" => {
+                    seen.first(4)?;
+                    raw.usage = s.or_null(Self::usage)?;
+                }
+                "error" => {
+                    seen.first(5)?;
+                    raw.error = s.raw()?;
+                }
+                _ => {
+                    s.skip()?;
+                }
+            }
+            Some(())
+        })?;
+        Some(raw)
+    }
+
+    fn choice(&mut self, choice: &mut RawChoice<'a>) -> Option<()> {
+        let mut seen = Seen::default();
+        self.object(|s, key| {
+            match key {
+                "message" => {
+                    seen.first(0)?;
+                    s.message_into(&mut choice.message)?;
+                }
+                "delta" => {
+                    seen.first(1)?;
+                    s.message_into(&mut choice.delta)?;
+                }
+                "finish_reason" => {
+                    seen.first(2)?;
+                    choice.finish_reason = s.text()?;
+                }
+                _ => {
+                    s.skip()?;
+                }
+            }
+            Some(())
+        })
+    }
+
+    /// A message or `null` into `slot`.
+    fn message_into(&mut self, slot: &mut Option<RawMessage<'a>>) -> Option<()> {
+        if self.null()? {
+            *slot = None;
+            return Some(());
+        }
+        self.message(slot.insert(RawMessage::default()))
+    }
+
+    fn message(&mut self, message: &mut RawMessage<'a>) -> Option<()> {
+        let mut seen = Seen::default();
+        self.object(|s, key| {
+            match key {
+                "content" => {
+                    seen.first(0)?;
+                    message.content = s.text()?.map(|t| t.0);
+                }
+                "reasoning_content" => {
+                    seen.first(1)?;
+                    message.reasoning_content = s.text()?;
+                }
+                "reasoning" => {
+                    seen.first(2)?;
+                    message.reasoning = s.text()?;
+                }
+                "tool_calls" => {
+                    seen.first(3)?;
+                    message.tool_calls = None;
+                    if !s.null()? {
+                        let calls = message.tool_calls.insert(Vec::with_capacity(1));
+                        s.array(|s| {
+                            calls.push(RawToolCall::default());
+                            s.call(calls.last_mut()?)
+                        })?;
+                    }
+                }
+                "function_call" => {
+                    seen.first(4)?;
+                    message.function_call = s.or_null(Self::function)?;
+                }
+                _ => {
+                    s.skip()?;
+                }
+            }
+            Some(())
+        })
+    }
+
+    fn call(&mut self, call: &mut RawToolCall<'a>) -> Option<()> {
+        let mut seen = Seen::default();
+        self.object(|s, key| {
+            match key {
+                "index" => {
+                    seen.first(0)?;
+                    call.index = s.or_null(Self::count)?;
+                }
+                "id" => {
+                    seen.first(1)?;
+                    call.id = s.text()?;
+                }
+                "function" => {
+                    seen.first(2)?;
+                    call.function = s.or_null(Self::function)?;
+                }
+                "name" => {
+                    seen.first(3)?;
+                    call.name = s.text()?;
+                }
+                "arguments" | "parameters" => {
+                    seen.first(4)?;
+                    call.arguments = s.raw()?;
+                }
+                _ => {
+                    s.skip()?;
+                }
+            }
+            Some(())
+        })
+    }
+
+    fn function(&mut self) -> Option<RawFunction<'a>> {
+        let mut function = RawFunction::default();
+        let mut seen = Seen::default();
+        self.object(|s, key| {
+            match key {
+                "name" => {
+                    seen.first(0)?;
+                    function.name = s.text()?;
+                }
+                "arguments" | "parameters" => {
+                    seen.first(1)?;
+                    function.arguments = s.raw()?;
+                }
+                _ => {
+                    s.skip()?;
+                }
+            }
+            Some(())
+        })?;
+        Some(function)
+    }
+
+    fn usage(&mut self) -> Option<RawUsage> {
+        let mut usage = RawUsage::default();
+        let mut seen = Seen::default();
+        self.object(|s, key| {
+            let (bit, slot) = match key {
+                "prompt_tokens" => (0, &mut usage.prompt_tokens),
+                "completion_tokens" => (1, &mut usage.completion_tokens),
+                "total_tokens" => (2, &mut usage.total_tokens),
+                _ => return s.skip().map(drop),
+            };
+            seen.first(bit)?;
+            *slot = s.or_null(Self::count)?.unwrap_or(0);
+            Some(())
+        })?;
+        Some(usage)
+    }
+}
+
+/// Where the first `"` or `\\` is, or `None` if there is none or a control
+/// character (which JSON strings may not hold) comes before it.
+fn quote_or_escape(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    /// The high bit of every byte of `x` that is zero (exact for the lowest one).
+    fn zeros(x: u64) -> u64 {
+        x.wrapping_sub(ONES) & !x & HIGH
+    }
+    // Eight bytes at a time: the lowest byte that is a quote, a backslash or below 0x20.
+    let mut at = 0;
+    while let Some(word) = bytes.get(at..at + 8) {
+        let mut x = [0; 8];
+        x.copy_from_slice(word);
+        let x = u64::from_le_bytes(x);
+        let hits = zeros(x ^ (ONES * u64::from(b'"')))
+            | zeros(x ^ (ONES * u64::from(b'\\')))
+            | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
+        if hits != 0 {
+            let i = at + (hits.trailing_zeros() / 8) as usize;
+            return (*bytes.get(i)? >= 0x20).then_some(i);
+        }
+        at += 8;
+    }
+    for (i, &b) in bytes.get(at..)?.iter().enumerate() {
+        match b {
+            b'"' | b'\\' => return Some(at + i),
+            0..0x20 => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::raw::RawCompletion;
+    use super::completion;
+
+    /// Every whole body and every stream event the fixtures hold.
+    fn corpus() -> Vec<String> {
+        let mut out = Vec::new();
+        for dir in [
+            "tests/fixtures/llm",
+            "tests/fixtures/live",
+            "tests/fixtures/seed",
+        ] {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+            let mut paths: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            paths.sort();
+            for path in paths {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(&path).unwrap();
+                if name.ends_with(".json") {
+                    out.push(text);
+                } else if name.ends_with(".sse") || name.ends_with(".txt") {
+                    for line in text.lines() {
+                        if let Some(data) = line.strip_prefix("data:") {
+                            out.push(data.trim().to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// What the scan gives, if anything, is what serde_json gives.
+    fn agrees(text: &str) -> bool {
+        let Some(fast) = completion(text) else {
+            return false;
+        };
+        let slow: RawCompletion<'_> = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("the scan read what serde_json refuses ({e}): {text}"));
+        assert_eq!(fast, slow, "{text}");
+        true
+    }
+
+    #[test]
+    fn every_fixture_reads_as_serde_reads_it() {
+        let corpus = corpus();
+        assert!(corpus.len() > 100, "{} texts", corpus.len());
+        let fast = corpus.iter().filter(|t| agrees(t)).count();
+        // Everything but `[DONE]`, error events and bodies that are not completions.
+        let completions = corpus
+            .iter()
+            .filter(|t| {
+                t.starts_with('{') && !t.contains("\"error\"") && !t.contains("\"messages\"")
+            })
+            .count();
+        assert!(
+            fast >= completions,
+            "{fast} of {completions} read by the scan"
+        );
+    }
+
+    #[test]
+    fn what_it_is_unsure_of_is_left_to_serde() {
+        for text in [
+            r#"{"id":"a","id":"b"}"#,
+            r#"{"choices":[{"delta":{"content":[{"type":"text","text":"hi"}]}}]}"#,
+            r#"{"choices":[{"delta":{"content":"a"}}]} x"#,
+            r#"{"choices":[{"delta":{"content":"a"}}]"#,
+            r#"{"choices":[{"delta":{"content":"a\q"}}]}"#,
+            r#"{"choices":[{"delta":{"content":"a	b"}}]}"#,
+            r#"{"id":12}"#,
+            r#"{"usage":{"prompt_tokens":1e3}}"#,
+            r#"{"usage":{"prompt_tokens":99999999999999999999}}"#,
+            r#"{"usage":{"prompt_tokens":"12"}}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":1.0}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[{"arguments":"{}","parameters":"{}"}]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":[null]}}]}"#,
+            r#"{"choices":[{"delta":{"tool_calls":{"index":0}}}]}"#,
+            r#"{"created":01}"#,
+            r#"{"created":1.}"#,
+            r#"{"created":-}"#,
+            r#"{"x":tru}"#,
+            r#"{"x":[1,]}"#,
+            r#"{"x":{"a":1,}}"#,
+            r#"["choices"]"#,
+            "",
+        ] {
+            assert!(completion(text).is_none(), "{text}");
+        }
+        let deep = format!("{{\"x\":{}{}}}", "[".repeat(100), "]".repeat(100));
+        assert!(completion(&deep).is_none());
+    }
+
+    #[test]
+    fn escapes_and_odd_spacing_read_as_serde_reads_them() {
+        for text in [
+            r#"{"choices":[{"delta":{"content":"line\none \"quoted\" \u00e9\ud83d\ude00"}}]}"#,
+            r#"{"ch\u006fices":[{"delta":{"content":"key with an escape"}}]}"#,
+            " {\n\t\"choices\" : [ { \"delta\" : { \"content\" : \"x\" } , \"finish_reason\" : null } ] }\r\n",
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":{"a":[1,2.5e-3,true,null,"\\"]}}}]}}],"usage":{"prompt_tokens":7,"total_tokens":null}}"#,
+            r#"{"choices":null,"usage":null,"error":null,"id":null}"#,
+            r#"{"object":"error","message":"boom","code":400}"#,
+            r#"{"error":{"message":"boom"}}"#,
+            r#"{"choices":[{"message":{"function_call":{"name":"f","parameters":"{}"}}}]}"#,
+            r#"{"choices":[]}"#,
+            "{}",
+        ] {
+            assert!(agrees(text), "{text}");
+        }
+    }
+
+    /// Random edits of real texts: whenever the scan reads one, serde_json reads it the same.
+    #[test]
+    fn mutated_fixtures_never_read_differently() {
+        const BYTES: &[u8] = b"\"\\{}[],:0-.eEnu \x01a";
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut read, mut tried) = (0, 0);
+        for text in corpus().iter().filter(|t| t.len() < 4000) {
+            for _ in 0..200 {
+                let mut bytes = text.as_bytes().to_vec();
+                for _ in 0..=(next() % 2) {
+                    let at = (next() as usize) % (bytes.len() + 1);
+                    let byte = BYTES[(next() as usize) % BYTES.len()];
+                    match next() % 3 {
+                        0 if at < bytes.len() => {
+                            bytes.remove(at);
+                        }
+                        1 if at < bytes.len() => bytes[at] = byte,
+                        _ => bytes.insert(at, byte),
+                    }
+                }
+                let Ok(mutated) = std::str::from_utf8(&bytes) else {
+                    continue;
+                };
+                tried += 1;
+                if agrees(mutated) {
+                    read += 1;
+                }
+            }
+        }
+        assert!(tried > 10_000 && read > tried / 10, "{read} of {tried}");
+    }
+}
