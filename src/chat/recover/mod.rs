@@ -31,6 +31,11 @@
 //! | unasked streaming | a `text/event-stream` body although `stream` was not asked for | folded by the same assembler as a live stream |
 //! | error bodies | `{"error":{"message":…}}`, `{"error":"…"}`, `{"detail":…}`, `{"message":…}`, text, HTML | an [`ApiError`](crate::ApiError) with the server's words |
 //!
+//! Each body or event is first read by a quick scan of the shapes servers nearly
+//! always send; what the scan is unsure of (content as parts, numbers where text
+//! is expected, duplicate keys, anything malformed) is read by serde_json into the
+//! same types, so the rules above see the same values either way.
+//!
 //! While streaming, text deltas are for showing progress: a leading `<think>`
 //! block goes out as reasoning deltas, and text that may turn out to be a call
 //! (or a leaked end token) is held back until the end. The last event,
