@@ -7,7 +7,9 @@
 //! digest of the call it was made for, so a state whose pending calls were altered after
 //! they were shown (other arguments, another tool) is refused on resume. With a key, the
 //! state's own digests cannot be recomputed by whoever holds the state, so a state that
-//! travels through untrusted hands cannot be altered and re-shown either.
+//! travels through untrusted hands cannot be altered and re-shown either; and the whole
+//! state (the conversation, tool answers included) is sealed with an HMAC, so nothing in
+//! it can be changed while it is away.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -133,7 +135,11 @@ fn digest(key: Option<&[u8]>, call: &ToolCall) -> String {
         call.function.name.as_bytes(),
         call.function.arguments.as_bytes(),
     ];
-    let label = b"toolcall approval v1";
+    mac_hex(key, b"toolcall approval v1", &parts)
+}
+
+/// SHA-256 (or HMAC-SHA-256 under `key`) of a label and length-prefixed parts, as hex.
+fn mac_hex(key: Option<&[u8]>, label: &[u8], parts: &[&[u8]]) -> String {
     let bytes: Vec<u8> = match key {
         Some(key) => match hmac::Hmac::<Sha256>::new_from_slice(key) {
             Ok(mut mac) => {
@@ -282,6 +288,21 @@ pub struct RunState {
     steps: Vec<Step>,
     #[serde(default)]
     usage: Usage,
+    /// With a keyed policy, an HMAC over everything above: the conversation (tool
+    /// answers included) cannot be changed while the state is away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seal: Option<String>,
+}
+
+/// What a [`RunState`]'s seal covers, in the order it is serialized.
+#[derive(Serialize)]
+struct Sealed<'a> {
+    version: u32,
+    messages: &'a [Message],
+    question: Option<&'a str>,
+    pending: &'a [PendingCall],
+    steps: &'a [Step],
+    usage: &'a Usage,
 }
 
 impl RunState {
@@ -291,15 +312,35 @@ impl RunState {
         pending: Vec<PendingCall>,
         steps: Vec<Step>,
         usage: Usage,
+        policy: &ApprovalPolicy,
     ) -> Self {
-        Self {
+        let mut state = Self {
             version: STATE_VERSION,
             messages,
             question,
             pending,
             steps,
             usage,
-        }
+            seal: None,
+        };
+        state.seal = policy.key.as_deref().map(|key| state.seal_with(key));
+        state
+    }
+
+    /// The HMAC of the state's serialized form under `key`.
+    fn seal_with(&self, key: &[u8]) -> String {
+        let view = Sealed {
+            version: self.version,
+            messages: &self.messages,
+            question: self.question.as_deref(),
+            pending: &self.pending,
+            steps: &self.steps,
+            usage: &self.usage,
+        };
+        // Serializing plain data into memory does not fail; if it did, the seal would
+        // not match and the state would be refused, never accepted.
+        let bytes = serde_json::to_vec(&view).unwrap_or_default();
+        mac_hex(Some(key), b"toolcall run state v1", &[&bytes])
     }
 
     /// The calls waiting for a decision, in call order.
@@ -348,6 +389,15 @@ impl RunState {
         }
         if let Some(p) = self.pending.iter().find(|p| !verdicts.contains_key(&p.id)) {
             return Err(ResumeError::Undecided { id: p.id.clone() });
+        }
+        if let Some(key) = policy.key.as_deref() {
+            let sealed = self
+                .seal
+                .as_deref()
+                .is_some_and(|seal| same(seal, &self.seal_with(key)));
+            if !sealed {
+                return Err(ResumeError::Tampered);
+            }
         }
         Ok(Opened {
             messages: self.messages,
@@ -403,6 +453,10 @@ pub enum ResumeError {
         /// The id the decision names.
         id: String,
     },
+    /// Under a keyed policy, the state was changed after it was saved (its conversation,
+    /// a tool's answer, the steps or usage), or it carries no seal.
+    #[error("the run state was changed after it was saved")]
+    Tampered,
     /// The state was written by a version of this crate that this one cannot read.
     #[error("run state version {0} is not supported")]
     Version(u32),

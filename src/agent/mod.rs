@@ -575,8 +575,16 @@ impl<B: ChatBackend> Agent<B> {
                     step,
                     pending: pending.clone(),
                 });
-                let state =
-                    RunState::new(messages.clone(), question, pending, steps.clone(), usage);
+                let default = ApprovalPolicy::new();
+                let policy = self.approval.as_ref().unwrap_or(&default);
+                let state = RunState::new(
+                    messages.clone(),
+                    question,
+                    pending,
+                    steps.clone(),
+                    usage,
+                    policy,
+                );
                 return Ok(Run {
                     answer: String::new(),
                     reasoning: None,

@@ -212,9 +212,9 @@ pub(crate) fn push_arguments(out: &mut String, raw: Option<RawJson<'_>>) {
     let text = raw.get().trim();
     if text.starts_with('"') {
         // Most fragments have no escapes: their text is what they say.
-        if let Some(inner) = text.get(1..text.len() - 1)
-            && text.len() >= 2
+        if text.len() >= 2
             && text.ends_with('"')
+            && let Some(inner) = text.get(1..text.len() - 1)
             && !inner.contains('\\')
         {
             out.push_str(inner);

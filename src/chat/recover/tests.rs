@@ -967,3 +967,21 @@ mod live_llama_server {
         }
     }
 }
+
+#[test]
+fn argument_fragments_are_a_strings_contents_or_other_jsons_text() {
+    use super::content::push_arguments;
+    use super::raw::RawJson;
+    let read = |raw: &str| {
+        let mut out = String::from(">");
+        push_arguments(&mut out, Some(RawJson(raw)));
+        out
+    };
+    assert_eq!(read(r#""{\"pod\":""#), r#">{"pod":"#);
+    assert_eq!(read(r#""plain""#), ">plain");
+    assert_eq!(read(r#""""#), ">");
+    assert_eq!(read(r#" "\u00e9\n" "#), ">é\n");
+    assert_eq!(read(r#"{"a": [1, 2]}"#), r#">{"a": [1, 2]}"#);
+    assert_eq!(read("null"), ">");
+    assert_eq!(read(r#"""#), ">", "not JSON: nothing added, no panic");
+}
