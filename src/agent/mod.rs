@@ -372,9 +372,9 @@ impl<B: ChatBackend> Agent<B> {
         state: RunState,
         decisions: impl IntoIterator<Item = Decision>,
     ) -> Result<Start> {
-        let default = ApprovalPolicy::new();
-        let policy = self.approval.as_ref().unwrap_or(&default);
-        let opened = state.open(policy, decisions).map_err(Error::Resume)?;
+        let opened = state
+            .open(&self.approval_policy(), decisions)
+            .map_err(Error::Resume)?;
         Ok(Start {
             messages: opened.messages,
             question: opened.question,
@@ -575,15 +575,13 @@ impl<B: ChatBackend> Agent<B> {
                     step,
                     pending: pending.clone(),
                 });
-                let default = ApprovalPolicy::new();
-                let policy = self.approval.as_ref().unwrap_or(&default);
                 let state = RunState::new(
                     messages.clone(),
                     question,
                     pending,
                     steps.clone(),
                     usage,
-                    policy,
+                    &self.approval_policy(),
                 );
                 return Ok(Run {
                     answer: String::new(),
@@ -731,9 +729,7 @@ impl<B: ChatBackend> Agent<B> {
             };
             match action {
                 Action::Pend => {
-                    let default = ApprovalPolicy::new();
-                    let policy = self.approval.as_ref().unwrap_or(&default);
-                    pending.push(PendingCall::new(call, policy));
+                    pending.push(PendingCall::new(call, &self.approval_policy()));
                 }
                 action => now.push((i, call, action)),
             }
@@ -773,6 +769,15 @@ impl<B: ChatBackend> Agent<B> {
             messages.extend(tail.into_iter().map(|(_, m)| m));
         }
         pending
+    }
+
+    /// The approval policy in force: the one set, or the default (only the tools that
+    /// ask for approval need it).
+    fn approval_policy(&self) -> std::borrow::Cow<'_, ApprovalPolicy> {
+        self.approval.as_ref().map_or_else(
+            || std::borrow::Cow::Owned(ApprovalPolicy::new()),
+            std::borrow::Cow::Borrowed,
+        )
     }
 
     /// Whether `call` needs an operator's approval.
