@@ -27,6 +27,33 @@ pub(crate) fn completion(text: &str) -> Option<RawCompletion<'_>> {
     (s.at == text.len()).then_some(raw)
 }
 
+/// The string whose opening quote is at `open` in `text`: its value (borrowed when it
+/// has no escapes) and where it ends, just past its closing quote.
+pub(crate) fn string_at(text: &str, open: usize) -> Option<(Cow<'_, str>, usize)> {
+    let mut s = Scanner {
+        text,
+        at: open,
+        depth: 0,
+    };
+    let value = s.string()?;
+    Some((value, s.at))
+}
+
+/// Where the string whose opening quote is at `open` in `text` ends, just past its
+/// closing quote; its escapes are checked, not decoded.
+pub(crate) fn string_end(text: &str, open: usize) -> Option<usize> {
+    if text.as_bytes().get(open) != Some(&b'"') {
+        return None;
+    }
+    let mut s = Scanner {
+        text,
+        at: open + 1,
+        depth: 0,
+    };
+    s.string_tail()?;
+    Some(s.at)
+}
+
 /// Deeper than this, the scan gives up (serde_json has its own limit).
 const MAX_DEPTH: u32 = 64;
 

@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 
 use super::content::{self, Draft, DraftCall, Ending, Meta};
 use super::error_body::{self, truncate};
-use super::raw::{LenientStr, RawCompletion, RawMessage};
+use super::raw::{LenientStr, RawCompletion, RawJson, RawMessage};
+use super::scan;
 use crate::chat::{ChatResponse, StreamEvent, Usage};
 use crate::error::{Error, Result};
 
@@ -170,6 +171,14 @@ pub(crate) struct Assembler {
     live: Option<Live>,
     /// Reused for each fragment's arguments.
     scratch: String,
+    /// The last chunk read in full, when the next ones may differ from it in one piece only.
+    template: Template,
+    /// Every chunk read in full (the tests' reference for the template).
+    #[cfg(test)]
+    pub(super) no_template: bool,
+    /// Chunks read through the template.
+    #[cfg(test)]
+    pub(super) hits: usize,
 }
 
 /// A tool call being put together from fragments.
@@ -217,8 +226,32 @@ impl Assembler {
             self.done = true;
             return Ok(());
         }
+        #[cfg(test)]
+        let quick = !self.no_template;
+        #[cfg(not(test))]
+        let quick = true;
+        if quick && let Some(hit) = self.template.read(data) {
+            self.chunks += 1;
+            #[cfg(test)]
+            {
+                self.hits += 1;
+            }
+            match hit {
+                Hit::Text(Piece::Text, piece) => self.text_piece(&piece, events),
+                Hit::Text(_, piece) => self.reasoning_piece(piece, events),
+                Hit::Arguments(index, arguments) => {
+                    self.call_part(index, 0, None, None, Some(arguments));
+                }
+            }
+            return Ok(());
+        }
         match super::raw::read(data) {
-            Ok(chunk) => self.chunk(chunk, data, events),
+            Ok(chunk) => {
+                let template = Template::candidate(&chunk, data);
+                self.chunk(chunk, data, events)?;
+                self.template.keep(template, data);
+                Ok(())
+            }
             // Several `data:` lines with no blank line between them: one chunk a line.
             Err(_) if data.contains('\n') => {
                 for line in data.lines() {
@@ -273,31 +306,17 @@ impl Assembler {
     }
 
     fn delta(&mut self, delta: &mut RawMessage<'_>, events: &mut VecDeque<StreamEvent>) {
-        if let Some(piece) = delta.reasoning_text().filter(|p| !p.is_empty()) {
-            self.reasoning
-                .get_or_insert_with(String::new)
-                .push_str(&piece);
-            if let Some(live) = &mut self.live {
-                live.reason(piece.into_owned(), events);
-            }
+        if let Some(piece) = delta.reasoning_text() {
+            self.reasoning_piece(piece, events);
         }
         if let Some(piece) = delta.content.take() {
-            if let Some(live) = &mut self.live {
-                live.text(&piece, events);
-            }
-            self.content
-                .get_or_insert_with(String::new)
-                .push_str(&piece);
+            self.text_piece(&piece, events);
         }
         for (position, mut part) in delta.tool_calls.take().into_iter().flatten().enumerate() {
             let index = part.index;
             let id = part.id.take().map(|id| id.0);
             let (name, args) = part.parts();
-            let mut arguments = std::mem::take(&mut self.scratch);
-            content::push_arguments(&mut arguments, args);
-            self.fragment(index, position, id, name, &arguments);
-            arguments.clear();
-            self.scratch = arguments;
+            self.call_part(index, position, id, name, args);
         }
         if let Some(f) = delta.function_call.take() {
             let legacy = self.legacy.get_or_insert_with(DraftCall::default);
@@ -306,6 +325,41 @@ impl Assembler {
             }
             content::push_arguments(&mut legacy.arguments, f.arguments);
         }
+    }
+
+    fn reasoning_piece(&mut self, piece: Cow<'_, str>, events: &mut VecDeque<StreamEvent>) {
+        if piece.is_empty() {
+            return;
+        }
+        self.reasoning
+            .get_or_insert_with(String::new)
+            .push_str(&piece);
+        if let Some(live) = &mut self.live {
+            live.reason(piece.into_owned(), events);
+        }
+    }
+
+    fn text_piece(&mut self, piece: &str, events: &mut VecDeque<StreamEvent>) {
+        if let Some(live) = &mut self.live {
+            live.text(piece, events);
+        }
+        self.content.get_or_insert_with(String::new).push_str(piece);
+    }
+
+    /// One entry of a delta's `tool_calls`, its arguments decoded.
+    fn call_part(
+        &mut self,
+        index: Option<u64>,
+        position: usize,
+        id: Option<Cow<'_, str>>,
+        name: Option<Cow<'_, str>>,
+        args: Option<RawJson<'_>>,
+    ) {
+        let mut arguments = std::mem::take(&mut self.scratch);
+        content::push_arguments(&mut arguments, args);
+        self.fragment(index, position, id, name, &arguments);
+        arguments.clear();
+        self.scratch = arguments;
     }
 
     /// One tool-call fragment: which call it belongs to, by id first, then index.
@@ -403,6 +457,144 @@ impl Assembler {
         }
         Ok(response)
     }
+}
+
+/// The last chunk read in full, kept when the next ones may repeat it byte for byte
+/// but for one piece: its text, its reasoning, or the arguments of its one call
+/// fragment. Servers send the same `id`, `model`, `created` and layout in every
+/// chunk, so a chunk whose bytes equal the kept one's before and after that piece's
+/// string, and whose string there is well formed, reads as the kept one with the
+/// new piece, which is all it adds to the answer. Anything else is read in full.
+#[derive(Debug, Default)]
+struct Template {
+    text: String,
+    /// Where the piece's string opens and closes (its quotes) in `text`.
+    open: usize,
+    close: usize,
+    /// What the piece is; `None` when no chunk is kept.
+    piece: Option<Piece>,
+}
+
+/// Which field a template's piece is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Piece {
+    Text,
+    Reasoning,
+    /// The arguments of a call fragment with this `index` and no id or name.
+    Arguments(Option<u64>),
+}
+
+/// A chunk read through the template: its new piece.
+enum Hit<'d> {
+    Text(Piece, Cow<'d, str>),
+    Arguments(Option<u64>, RawJson<'d>),
+}
+
+impl Template {
+    /// Whether `chunk` (read from `data`) can be kept: one choice, whose delta carries
+    /// exactly one piece, a string written straight after its key with no escapes.
+    fn candidate(chunk: &RawCompletion<'_>, data: &str) -> Option<(Piece, usize, usize)> {
+        let [choice] = chunk.choices.as_deref()? else {
+            return None;
+        };
+        let delta = choice.delta.as_ref().filter(|_| choice.message.is_none())?;
+        let pieces = [
+            delta.content.is_some(),
+            delta.reasoning_content.is_some(),
+            delta.reasoning.is_some(),
+            delta.tool_calls.is_some(),
+            delta.function_call.is_some(),
+        ];
+        if pieces.iter().filter(|p| **p).count() != 1 {
+            return None;
+        }
+        let reasoning = delta
+            .reasoning_content
+            .as_ref()
+            .or(delta.reasoning.as_ref());
+        let (piece, inner, keys): (_, &str, &[&str]) = match (&delta.content, reasoning) {
+            (Some(Cow::Borrowed(text)), _) => (Piece::Text, text, &["content"]),
+            (_, Some(LenientStr(Cow::Borrowed(text)))) => {
+                (Piece::Reasoning, text, &["reasoning_content", "reasoning"])
+            }
+            _ => {
+                let [call] = delta.tool_calls.as_deref()? else {
+                    return None;
+                };
+                let function = call.function.as_ref();
+                if call.id.is_some()
+                    || call.name.is_some()
+                    || function.is_some_and(|f| f.name.is_some())
+                {
+                    return None;
+                }
+                let quoted = function.and_then(|f| f.arguments).or(call.arguments)?.get();
+                let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+                (
+                    Piece::Arguments(call.index),
+                    inner,
+                    &["arguments", "parameters"],
+                )
+            }
+        };
+        let start = offset(data, inner)?;
+        let open = start.checked_sub(1)?;
+        let close = start + inner.len();
+        let bytes = data.as_bytes();
+        if bytes.get(open) != Some(&b'"') || bytes.get(close) != Some(&b'"') {
+            return None;
+        }
+        // The string is the value of the piece's own key, not text deeper inside it.
+        let before = data.get(..open)?.trim_end().strip_suffix(':')?.trim_end();
+        keys.iter()
+            .any(|key| {
+                before
+                    .strip_suffix('"')
+                    .and_then(|b| b.strip_suffix(key))
+                    .is_some_and(|b| b.ends_with('"'))
+            })
+            .then_some((piece, open, close))
+    }
+
+    /// Keeps `data` as the template, or forgets the last one.
+    fn keep(&mut self, candidate: Option<(Piece, usize, usize)>, data: &str) {
+        self.piece = None;
+        if let Some((piece, open, close)) = candidate {
+            self.text.clear();
+            self.text.push_str(data);
+            (self.piece, self.open, self.close) = (Some(piece), open, close);
+        }
+    }
+
+    /// `data` read through the template, if it differs from it in the piece alone.
+    fn read<'d>(&self, data: &'d str) -> Option<Hit<'d>> {
+        let piece = self.piece?;
+        let (old, new) = (self.text.as_bytes(), data.as_bytes());
+        let tail = old.get(self.close..)?;
+        let close = new.len().checked_sub(tail.len())?;
+        if close <= self.open
+            || new.get(close..)? != tail
+            || new.get(..=self.open)? != old.get(..=self.open)?
+        {
+            return None;
+        }
+        match piece {
+            Piece::Arguments(index) => {
+                (scan::string_end(data, self.open)? == close + 1).then_some(())?;
+                Some(Hit::Arguments(index, RawJson(data.get(self.open..=close)?)))
+            }
+            _ => {
+                let (text, end) = scan::string_at(data, self.open)?;
+                (end == close + 1).then_some(Hit::Text(piece, text))
+            }
+        }
+    }
+}
+
+/// Where `part`, a slice of `text`, starts in it.
+fn offset(text: &str, part: &str) -> Option<usize> {
+    let at = part.as_ptr().addr().checked_sub(text.as_ptr().addr())?;
+    (text.get(at..at + part.len())?.as_ptr() == part.as_ptr()).then_some(at)
 }
 
 /// A name sent whole (perhaps again in every fragment) or in pieces.

@@ -985,3 +985,158 @@ fn argument_fragments_are_a_strings_contents_or_other_jsons_text() {
     assert_eq!(read("null"), ">");
     assert_eq!(read(r#"""#), ">", "not JSON: nothing added, no panic");
 }
+
+/// Every event stream the fixtures hold, as bodies.
+fn fixture_streams() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for dir in [
+        "tests/fixtures/llm",
+        "tests/fixtures/live",
+        "tests/fixtures/seed",
+    ] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        let mut paths: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        paths.sort();
+        for path in paths {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&path).unwrap();
+            if name.ends_with(".sse") || (name.ends_with(".txt") && text.contains("data:")) {
+                out.push((name, text));
+            }
+        }
+    }
+    out
+}
+
+/// A body folded live, with or without the template; ids the reader made are blanked.
+fn fold(body: &str, template: bool) -> (String, usize) {
+    let mut decoder = SseDecoder::default();
+    let mut assembler = Assembler::live();
+    assembler.no_template = !template;
+    let mut events = VecDeque::new();
+    let result = decoder
+        .feed(body.as_bytes(), &mut |f| assembler.frame(f, &mut events))
+        .and_then(|()| decoder.end(&mut |f| assembler.frame(f, &mut events)));
+    let hits = assembler.hits;
+    let response = result.and_then(|()| assembler.finish(&mut events));
+    let blank = |r: &mut ChatResponse| {
+        for c in &mut r.message.tool_calls {
+            if is_our_id(&c.id) {
+                c.id.clear();
+            }
+        }
+    };
+    let events: Vec<StreamEvent> = events
+        .into_iter()
+        .map(|e| match e {
+            StreamEvent::ToolCall(mut c) => {
+                if is_our_id(&c.id) {
+                    c.id.clear();
+                }
+                StreamEvent::ToolCall(c)
+            }
+            StreamEvent::Done(mut r) => {
+                blank(&mut r);
+                StreamEvent::Done(r)
+            }
+            other => other,
+        })
+        .collect();
+    let response = response.map(|mut r| {
+        blank(&mut r);
+        r
+    });
+    (format!("{events:?}\n{response:?}"), hits)
+}
+
+#[test]
+fn chunks_read_through_the_template_give_what_a_full_read_gives() {
+    let streams = fixture_streams();
+    assert!(streams.len() >= 10, "{} streams", streams.len());
+    let mut hits = 0;
+    for (name, body) in &streams {
+        let (quick, n) = fold(body, true);
+        assert_eq!(quick, fold(body, false).0, "{name}");
+        hits += n;
+    }
+    // Most chunks of a stream repeat the one before but for their piece.
+    assert!(hits > 60, "{hits} chunks read through the template");
+}
+
+#[test]
+fn edited_chunks_read_through_the_template_as_a_full_read_reads_them() {
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let edits = [
+        "\"",
+        "\\",
+        "\\n",
+        "\\\"",
+        "\\u00e9",
+        "\\ud800",
+        "\\x",
+        "\u{1}",
+        "x",
+        "\u{e9}",
+        ",\"content\":\"y\"",
+        "\"a\":1,",
+        "}",
+        "{",
+        " ",
+        "null",
+        "0",
+    ];
+    let streams = fixture_streams();
+    let (mut cases, mut hits) = (0, 0);
+    for round in 0..40 {
+        for (name, body) in &streams {
+            let lines: Vec<&str> = body.split_inclusive('\n').collect();
+            let mut edited = String::new();
+            for line in &lines {
+                let mut line = (*line).to_owned();
+                if line.starts_with("data:") && next() % 3 == 0 {
+                    let edit = edits[(next() % edits.len() as u64) as usize];
+                    // Mostly inside the piece: near the end of the line's first string after `":"`.
+                    let at = match line.rfind("\":\"") {
+                        Some(at) if next() % 4 != 0 => at + 3 + (next() % 4) as usize,
+                        _ => (next() % line.len() as u64) as usize,
+                    };
+                    let at = (0..=at.min(line.len()))
+                        .rev()
+                        .find(|i| line.is_char_boundary(*i))
+                        .unwrap();
+                    if edit.len() == 1
+                        && at < line.len()
+                        && line.is_char_boundary(at + 1)
+                        && next() % 2 == 0
+                    {
+                        line.replace_range(at..=at, edit); // same length: the positions still line up
+                    } else {
+                        line.insert_str(at, edit);
+                    }
+                }
+                edited.push_str(&line);
+            }
+            let (quick, n) = fold(&edited, true);
+            assert_eq!(
+                quick,
+                fold(&edited, false).0,
+                "{name}, round {round}:\n{edited}"
+            );
+            cases += 1;
+            hits += n;
+        }
+    }
+    assert!(
+        cases > 400 && hits > 200,
+        "{cases} streams, {hits} template reads"
+    );
+}
