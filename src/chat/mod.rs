@@ -1,6 +1,7 @@
 //! Chat backends: the [`ChatBackend`] trait, its request and response, and the
 //! OpenAI-compatible implementation.
 
+mod body;
 mod message;
 mod openai;
 pub mod recover;

@@ -9,8 +9,6 @@ use bytes::Bytes;
 use reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
 };
-use serde::Serialize;
-use serde::ser::{SerializeMap, SerializeSeq};
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
@@ -18,7 +16,7 @@ use super::recover::stream::{Assembler, SseDecoder};
 use super::retry::{RetryPolicy, parse_retry_after, retryable_status};
 use super::{
     AssistantContent, ChatBackend, ChatRequest, ChatResponse, ChatStream, Message, StreamEvent,
-    ToolChoice, recover,
+    ToolChoice, body, recover,
 };
 use crate::error::{Error, Result};
 
@@ -283,11 +281,12 @@ impl OpenAiCompatible {
     }
 
     fn encode(&self, request: ChatRequest<'_>, stream: bool) -> Result<Vec<u8>> {
-        serde_json::to_vec(&Body {
+        Body {
             inner: &self.inner,
             request,
             stream,
-        })
+        }
+        .write()
         .map_err(|e| Error::Config(format!("the request could not be serialized: {e}")))
     }
 
@@ -382,83 +381,102 @@ struct Body<'a> {
     stream: bool,
 }
 
-struct Messages<'a> {
-    messages: &'a [Message],
-    tool_name: bool,
-    empty: AssistantContent,
-}
-
-impl Serialize for Messages<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.messages.len()))?;
-        for m in self.messages {
-            seq.serialize_element(&m.wire(self.tool_name, self.empty))?;
-        }
-        seq.end()
-    }
-}
-
-impl Serialize for Body<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+impl Body<'_> {
+    /// The body as JSON: what its `Serialize` gives, written directly (the messages,
+    /// most of it, by [`body::messages`]; numbers and extra fields by serde_json).
+    fn write(&self) -> serde_json::Result<Vec<u8>> {
         let i = self.inner;
+        let request = &self.request;
         let extra = &i.extra_body;
-        let ours = |k: &str| !extra.contains_key(k);
-        let mut map = s.serialize_map(None)?;
+        let ours = |k: &str| extra.is_empty() || !extra.contains_key(k);
+        let tools = request.tools.filter(|t| t.get().trim() != "[]");
+        let mut out = Vec::with_capacity(self.size_hint(tools.map_or(0, |t| t.get().len())));
+        let mut first = true;
+        let mut key = |out: &mut Vec<u8>, k: &str| {
+            out.push(if first { b'{' } else { b',' });
+            first = false;
+            body::string(out, k);
+            out.push(b':');
+        };
         if !i.model.is_empty() && ours("model") {
-            map.serialize_entry("model", &i.model)?;
+            key(&mut out, "model");
+            body::string(&mut out, &i.model);
         }
         if ours("messages") {
-            map.serialize_entry(
-                "messages",
-                &Messages {
-                    messages: self.request.messages,
-                    tool_name: i.tool_message_name,
-                    empty: i.assistant_content,
-                },
-            )?;
+            key(&mut out, "messages");
+            body::messages(
+                &mut out,
+                request.messages,
+                i.tool_message_name,
+                i.assistant_content,
+            );
         }
-        let tools = self.request.tools.filter(|t| t.get().trim() != "[]");
         if let Some(tools) = tools {
             if ours("tools") {
-                map.serialize_entry("tools", tools)?;
+                key(&mut out, "tools");
+                out.extend_from_slice(tools.get().as_bytes());
             }
             if ours("tool_choice") {
-                let choice = self.request.tool_choice.unwrap_or(&i.tool_choice);
-                map.serialize_entry("tool_choice", choice)?;
+                key(&mut out, "tool_choice");
+                let choice = request.tool_choice.unwrap_or(&i.tool_choice);
+                serde_json::to_writer(&mut out, choice)?;
             }
         }
         if let Some(t) = i.temperature.filter(|_| ours("temperature")) {
-            map.serialize_entry("temperature", &t)?;
+            key(&mut out, "temperature");
+            serde_json::to_writer(&mut out, &t)?;
         }
         if let Some(p) = i.top_p.filter(|_| ours("top_p")) {
-            map.serialize_entry("top_p", &p)?;
+            key(&mut out, "top_p");
+            serde_json::to_writer(&mut out, &p)?;
         }
         if let Some(n) = i.max_tokens.filter(|_| ours("max_tokens")) {
-            map.serialize_entry("max_tokens", &n)?;
+            key(&mut out, "max_tokens");
+            serde_json::to_writer(&mut out, &n)?;
         }
         if self.stream {
             if ours("stream") {
-                map.serialize_entry("stream", &true)?;
+                key(&mut out, "stream");
+                out.extend_from_slice(b"true");
             }
             if ours("stream_options") {
-                map.serialize_entry(
-                    "stream_options",
-                    &StreamOptions {
-                        include_usage: true,
-                    },
-                )?;
+                key(&mut out, "stream_options");
+                out.extend_from_slice(b"{\"include_usage\":true}");
             }
         }
         for (k, v) in extra {
-            map.serialize_entry(k, v)?;
+            key(&mut out, k);
+            serde_json::to_writer(&mut out, v)?;
         }
-        map.end()
+        if first {
+            out.push(b'{');
+        }
+        out.push(b'}');
+        Ok(out)
     }
-}
 
-#[derive(Serialize)]
-struct StreamOptions {
-    include_usage: bool,
+    /// A little more than the body will take, so it is written without regrowing.
+    fn size_hint(&self, tools: usize) -> usize {
+        let text: usize = self
+            .request
+            .messages
+            .iter()
+            .map(|m| {
+                let calls = match m {
+                    Message::Assistant(a) => a
+                        .tool_calls
+                        .iter()
+                        .map(|c| {
+                            c.id.len() + c.function.name.len() + c.function.arguments.len() + 64
+                        })
+                        .sum(),
+                    _ => 0,
+                };
+                m.content().map_or(0, str::len) + calls + 64
+            })
+            .sum();
+        text + text / 8 + tools + 256
+    }
 }
 
 /// One failed attempt: the error, and whether (and when) to retry.
@@ -876,5 +894,162 @@ impl fmt::Debug for OpenAiCompatible {
 impl Default for OpenAiCompatible {
     fn default() -> Self {
         Self::new(DEFAULT_BASE_URL)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The written body against the `Serialize` reference it replaced.
+
+    use serde::Serialize;
+    use serde::ser::{SerializeMap, SerializeSeq};
+    use serde_json::json;
+
+    use super::{AssistantContent, Body, ChatRequest, Message, OpenAiCompatible, ToolChoice};
+    use crate::chat::{AssistantMessage, ToolCall};
+
+    struct Messages<'a> {
+        messages: &'a [Message],
+        tool_name: bool,
+        empty: AssistantContent,
+    }
+
+    impl Serialize for Messages<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(self.messages.len()))?;
+            for m in self.messages {
+                seq.serialize_element(&m.wire(self.tool_name, self.empty))?;
+            }
+            seq.end()
+        }
+    }
+
+    impl Serialize for Body<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+            let i = self.inner;
+            let extra = &i.extra_body;
+            let ours = |k: &str| !extra.contains_key(k);
+            let mut map = s.serialize_map(None)?;
+            if !i.model.is_empty() && ours("model") {
+                map.serialize_entry("model", &i.model)?;
+            }
+            if ours("messages") {
+                map.serialize_entry(
+                    "messages",
+                    &Messages {
+                        messages: self.request.messages,
+                        tool_name: i.tool_message_name,
+                        empty: i.assistant_content,
+                    },
+                )?;
+            }
+            let tools = self.request.tools.filter(|t| t.get().trim() != "[]");
+            if let Some(tools) = tools {
+                if ours("tools") {
+                    map.serialize_entry("tools", tools)?;
+                }
+                if ours("tool_choice") {
+                    let choice = self.request.tool_choice.unwrap_or(&i.tool_choice);
+                    map.serialize_entry("tool_choice", choice)?;
+                }
+            }
+            if let Some(t) = i.temperature.filter(|_| ours("temperature")) {
+                map.serialize_entry("temperature", &t)?;
+            }
+            if let Some(p) = i.top_p.filter(|_| ours("top_p")) {
+                map.serialize_entry("top_p", &p)?;
+            }
+            if let Some(n) = i.max_tokens.filter(|_| ours("max_tokens")) {
+                map.serialize_entry("max_tokens", &n)?;
+            }
+            if self.stream {
+                if ours("stream") {
+                    map.serialize_entry("stream", &true)?;
+                }
+                if ours("stream_options") {
+                    map.serialize_entry(
+                        "stream_options",
+                        &StreamOptions {
+                            include_usage: true,
+                        },
+                    )?;
+                }
+            }
+            for (k, v) in extra {
+                map.serialize_entry(k, v)?;
+            }
+            map.end()
+        }
+    }
+
+    #[derive(Serialize)]
+    struct StreamOptions {
+        include_usage: bool,
+    }
+
+    #[test]
+    fn the_written_body_is_what_serde_json_writes() {
+        let tools = serde_json::value::RawValue::from_string(
+            r#"[{"type":"function","function":{"name":"get_kubernetes_pod_logs","parameters":{}}}]"#
+                .to_owned(),
+        )
+        .unwrap();
+        let empty_tools = serde_json::value::RawValue::from_string("[ ]".to_owned()).unwrap();
+        let call = AssistantMessage {
+            tool_calls: vec![ToolCall::new(
+                "c1",
+                "get_kubernetes_pod_logs",
+                "{\"pod\":\"web\"}",
+            )],
+            ..AssistantMessage::default()
+        };
+        let history = vec![
+            Message::system("Be brief."),
+            Message::user("Why is \"web\" down?"),
+            Message::Assistant(call.clone()),
+            Message::tool(&call.tool_calls[0], "OOMKilled\n"),
+        ];
+        let backends = [
+            OpenAiCompatible::new("http://localhost:8080/v1"),
+            OpenAiCompatible::new("http://localhost:8080/v1")
+                .model("qwen3-4b")
+                .temperature(0.1)
+                .top_p(0.95)
+                .max_tokens(512)
+                .tool_choice(ToolChoice::Required)
+                .tool_message_name(false)
+                .assistant_content(AssistantContent::Null),
+            OpenAiCompatible::new("http://localhost:8080/v1")
+                .model("m")
+                .extra_body("stream", json!(false))
+                .extra_body("messages", json!([]))
+                .extra_body("tool_choice", json!("none"))
+                .extra_body("chat_template_kwargs", json!({"enable_thinking": false}))
+                .extra_body("weird \"key\"", json!(1.5)),
+        ];
+        let choice = ToolChoice::Function("run_postgres_query".into());
+        let requests = [
+            ChatRequest::new(&history),
+            ChatRequest::new(&history).tools(&tools),
+            ChatRequest::new(&history)
+                .tools(&tools)
+                .tool_choice(&choice),
+            ChatRequest::new(&history).tools(&empty_tools),
+            ChatRequest::new(&[]),
+        ];
+        for backend in &backends {
+            for request in requests {
+                for stream in [false, true] {
+                    let body = Body {
+                        inner: &backend.inner,
+                        request,
+                        stream,
+                    };
+                    let written = String::from_utf8(body.write().unwrap()).unwrap();
+                    let reference = serde_json::to_string(&body).unwrap();
+                    assert_eq!(written, reference);
+                }
+            }
+        }
     }
 }

@@ -6,7 +6,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use super::raw::{LenientStr, RawJson, RawMessage};
@@ -210,15 +209,12 @@ pub(crate) fn arguments_text(raw: Option<RawJson<'_>>) -> String {
 pub(crate) fn push_arguments(out: &mut String, raw: Option<RawJson<'_>>) {
     let Some(raw) = raw else { return };
     let text = raw.get().trim();
-    if text.starts_with('"') {
-        // Most fragments have no escapes: their text is what they say.
-        if text.len() >= 2
-            && text.ends_with('"')
-            && let Some(inner) = text.get(1..text.len() - 1)
-            && !inner.contains('\\')
-        {
-            out.push_str(inner);
-        } else if let Ok(s) = serde_json::from_str::<std::borrow::Cow<'_, str>>(text) {
+    if let Some(quoted) = text.strip_prefix('"') {
+        // The common escapes are decoded here; anything else (an unpaired surrogate) by serde_json.
+        let decoded = quoted
+            .strip_suffix('"')
+            .is_some_and(|inner| super::scan::unescape_into(out, inner).is_some());
+        if !decoded && let Ok(s) = serde_json::from_str::<std::borrow::Cow<'_, str>>(text) {
             out.push_str(&s);
         }
     } else if text != "null" {
@@ -228,7 +224,7 @@ pub(crate) fn push_arguments(out: &mut String, raw: Option<RawJson<'_>>) {
 
 /// Whether `text` is one whole JSON value.
 pub(crate) fn is_json(text: &str) -> bool {
-    serde_json::from_str::<IgnoredAny>(text).is_ok()
+    super::scan::is_json(text)
 }
 
 /// A fresh call id: 9 ASCII letters and digits (Mistral's templates accept no

@@ -45,7 +45,7 @@
 mod content;
 mod error_body;
 mod raw;
-mod scan;
+pub(crate) mod scan;
 pub(crate) mod stream;
 
 use content::{Draft, Ending, Meta};

@@ -134,7 +134,11 @@ impl<'a> Scanner<'a> {
         self.at = end;
         self.string_tail()?;
         let quoted = self.text.get(start - 1..self.at)?;
-        serde_json::from_str::<String>(quoted).ok().map(Cow::Owned)
+        let mut out = String::with_capacity(quoted.len());
+        match quoted.get(1..quoted.len() - 1) {
+            Some(inner) if unescape_into(&mut out, inner).is_some() => Some(Cow::Owned(out)),
+            _ => serde_json::from_str::<String>(quoted).ok().map(Cow::Owned),
+        }
     }
 
     /// Skips a string (its opening quote already read) up to and past its closing quote.
@@ -500,9 +504,81 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// Appends the decoded text of `inner`, the contents of a JSON string (between its
+/// quotes). `None`, with nothing appended, for what it leaves to serde_json: a
+/// `\u` escape of a surrogate that is not part of a pair, and anything that is not
+/// a JSON string's contents.
+pub(crate) fn unescape_into(out: &mut String, inner: &str) -> Option<()> {
+    let start = out.len();
+    let done = unescape(out, inner);
+    if done.is_none() {
+        out.truncate(start);
+    }
+    done
+}
+
+fn unescape(out: &mut String, inner: &str) -> Option<()> {
+    let plain = |text: &str| text.bytes().all(|b| b >= 0x20);
+    let mut rest = inner;
+    while let Some(at) = memchr::memchr2(b'\\', b'"', rest.as_bytes()) {
+        let (before, escape) = rest.split_at_checked(at)?;
+        if !plain(before) || escape.starts_with('"') {
+            return None;
+        }
+        out.push_str(before);
+        let (decoded, used) = match escape.as_bytes().get(1)? {
+            b'"' => ('"', 2),
+            b'\\' => ('\\', 2),
+            b'/' => ('/', 2),
+            b'b' => ('\u{8}', 2),
+            b'f' => ('\u{c}', 2),
+            b'n' => ('\n', 2),
+            b'r' => ('\r', 2),
+            b't' => ('\t', 2),
+            b'u' => {
+                let unit = hex4(escape.get(2..6)?)?;
+                match unit {
+                    0xD800..=0xDBFF => {
+                        let low = escape
+                            .get(6..8)
+                            .filter(|e| *e == "\\u")
+                            .and(escape.get(8..12));
+                        let low = hex4(low?)?;
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return None;
+                        }
+                        let code = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+                        (char::from_u32(code)?, 12)
+                    }
+                    0xDC00..=0xDFFF => return None,
+                    _ => (char::from_u32(unit)?, 6),
+                }
+            }
+            _ => return None,
+        };
+        out.push(decoded);
+        rest = escape.get(used..)?;
+    }
+    plain(rest).then(|| out.push_str(rest))
+}
+
+/// Four hex digits as a number.
+fn hex4(hex: &str) -> Option<u32> {
+    if hex.len() != 4 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(hex, 16).ok()
+}
+
 /// Where the first `"` or `\\` is, or `None` if there is none or a control
 /// character (which JSON strings may not hold) comes before it.
 fn quote_or_escape(bytes: &[u8]) -> Option<usize> {
+    let at = first_special(bytes);
+    matches!(bytes.get(at), Some(b'"' | b'\\')).then_some(at)
+}
+
+/// Where the first `"`, `\\` or control character is (`bytes.len()` if none).
+pub(crate) fn first_special(bytes: &[u8]) -> usize {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
     /// The high bit of every byte of `x` that is zero (exact for the lowest one).
@@ -519,19 +595,34 @@ fn quote_or_escape(bytes: &[u8]) -> Option<usize> {
             | zeros(x ^ (ONES * u64::from(b'\\')))
             | (x.wrapping_sub(ONES * 0x20) & !x & HIGH);
         if hits != 0 {
-            let i = at + (hits.trailing_zeros() / 8) as usize;
-            return (*bytes.get(i)? >= 0x20).then_some(i);
+            return at + (hits.trailing_zeros() / 8) as usize;
         }
         at += 8;
     }
-    for (i, &b) in bytes.get(at..)?.iter().enumerate() {
-        match b {
-            b'"' | b'\\' => return Some(at + i),
-            0..0x20 => return None,
-            _ => {}
-        }
+    let tail = bytes.get(at..).unwrap_or_default();
+    at + tail
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .unwrap_or(tail.len())
+}
+
+/// Whether `text` is one JSON value (whitespace around it allowed), as serde_json
+/// judges it: by the scan, and by serde_json where the scan gives up.
+pub(crate) fn is_json(text: &str) -> bool {
+    scanned_json(text) || serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
+/// Whether the scan reads `text` as one JSON value (`false` also when it gives up).
+fn scanned_json(text: &str) -> bool {
+    let mut s = Scanner {
+        text,
+        at: 0,
+        depth: 0,
+    };
+    s.skip().is_some() && {
+        s.ws();
+        s.at == text.len()
     }
-    None
 }
 
 #[cfg(test)]
@@ -660,7 +751,7 @@ mod tests {
             seed ^= seed << 17;
             seed
         };
-        let (mut read, mut tried) = (0, 0);
+        let (mut read, mut tried, mut json) = (0, 0, 0);
         for text in corpus().iter().filter(|t| t.len() < 4000) {
             for _ in 0..200 {
                 let mut bytes = text.as_bytes().to_vec();
@@ -679,11 +770,79 @@ mod tests {
                     continue;
                 };
                 tried += 1;
+                let serde_ok = serde_json::from_str::<serde::de::IgnoredAny>(mutated).is_ok();
+                assert!(!super::scanned_json(mutated) || serde_ok, "{mutated}");
+                json += usize::from(super::scanned_json(mutated));
                 if agrees(mutated) {
                     read += 1;
                 }
             }
         }
         assert!(tried > 10_000 && read > tried / 10, "{read} of {tried}");
+        assert!(json >= read, "{json} whole values of {tried}");
+    }
+
+    #[test]
+    fn escapes_decode_as_serde_decodes_them() {
+        let pieces = [
+            "a",
+            "é",
+            "😀",
+            " ",
+            "\\\"",
+            "\\\\",
+            "\\/",
+            "\\b",
+            "\\f",
+            "\\n",
+            "\\r",
+            "\\t",
+            "\\u00e9",
+            "\\u0041",
+            "\\u20AC",
+            "\\ud83d\\ude00",
+            "\\uD83D\\uDE00",
+            "\\ud83d",
+            "\\ude00",
+            "\\ud83dx",
+            "\\ud83d\\u0041",
+            "\\u12",
+            "\\u12G4",
+            "\\u+123",
+            "\\x",
+            "\\",
+            "\\u0000",
+        ];
+        let mut seed = 0x1234_5678_9abc_def1_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut ours, mut total) = (0, 0);
+        for _ in 0..20_000 {
+            let mut inner = String::new();
+            for _ in 0..=(next() % 5) {
+                inner.push_str(pieces[(next() % pieces.len() as u64) as usize]);
+            }
+            let serde = serde_json::from_str::<String>(&format!("\"{inner}\"")).ok();
+            let mut out = String::from("kept:");
+            let decoded = super::unescape_into(&mut out, &inner);
+            total += 1;
+            match (decoded, &serde) {
+                (Some(()), Some(want)) => {
+                    assert_eq!(out, format!("kept:{want}"), "{inner}");
+                    ours += 1;
+                }
+                (Some(()), None) => panic!("decoded what serde_json refuses: {inner} as {out}"),
+                (None, _) => assert_eq!(out, "kept:", "{inner}: a refusal appends nothing"),
+            }
+            // Everything but lone surrogates is decoded here.
+            if serde.is_some() && !inner.to_ascii_lowercase().contains("\\ud") {
+                assert!(decoded.is_some(), "left to serde_json: {inner}");
+            }
+        }
+        assert!(ours > total / 3, "{ours} of {total}");
     }
 }

@@ -674,7 +674,10 @@ const HOLD_STARTS: [&str; 6] = [
 impl Live {
     fn text(&mut self, piece: &str, events: &mut VecDeque<StreamEvent>) {
         // Every marker starts with `<` or `[`: plain text goes out as it is.
-        if self.mode == Mode::Text && self.pending.is_empty() && !piece.contains(['<', '[']) {
+        if self.mode == Mode::Text
+            && self.pending.is_empty()
+            && memchr::memchr2(b'<', b'[', piece.as_bytes()).is_none()
+        {
             self.show(piece.to_owned(), events);
             return;
         }
