@@ -243,7 +243,7 @@ pub trait ChatBackend: Send + Sync {
                 let items: VecDeque<Result<StreamEvent>> = match result {
                     Ok(response) => {
                         let mut events = VecDeque::new();
-                        recover::stream::events_of(&response, &mut events);
+                        recover::stream::events_of(response, &mut events);
                         events.into_iter().map(Ok).collect()
                     }
                     Err(e) => VecDeque::from([Err(e)]),

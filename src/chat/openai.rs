@@ -618,7 +618,7 @@ impl OpenAiCompatible {
                 return match Box::pin(self.chat(request)).await {
                     Ok(response) => {
                         let mut events = VecDeque::new();
-                        recover::stream::events_of(&response, &mut events);
+                        recover::stream::events_of(response, &mut events);
                         let event = events.pop_front()?;
                         Some((Ok(event), Phase::Queued(events)))
                     }
@@ -718,7 +718,7 @@ impl Reading {
                 let (assembler, events) = (&mut self.assembler, &mut self.events);
                 self.decoder.feed(bytes, &mut |frame| {
                     if let super::recover::stream::Frame::Data(data) = &frame {
-                        tracing::trace!(data = *data, "chat stream event");
+                        tracing::trace!(data = %String::from_utf8_lossy(data), "chat stream event");
                     }
                     assembler.frame(frame, events)
                 })
@@ -737,7 +737,7 @@ impl Reading {
             Framing::Json(body) => {
                 tracing::trace!(body = %String::from_utf8_lossy(&body), "chat response");
                 let response = recover::parse_response(&body)?;
-                recover::stream::events_of(&response, &mut self.events);
+                recover::stream::events_of(response, &mut self.events);
                 Ok(())
             }
             _ => {
@@ -745,7 +745,7 @@ impl Reading {
                 let events = &mut self.events;
                 self.decoder
                     .end(&mut |frame| assembler.frame(frame, events))?;
-                assembler.finish(&mut self.events).map(|_| ())
+                assembler.finish_live(&mut self.events)
             }
         }
     }

@@ -518,14 +518,17 @@ pub(crate) fn unescape_into(out: &mut String, inner: &str) -> Option<()> {
 }
 
 fn unescape(out: &mut String, inner: &str) -> Option<()> {
-    let plain = |text: &str| text.bytes().all(|b| b >= 0x20);
     let mut rest = inner;
-    while let Some(at) = memchr::memchr2(b'\\', b'"', rest.as_bytes()) {
-        let (before, escape) = rest.split_at_checked(at)?;
-        if !plain(before) || escape.starts_with('"') {
-            return None;
+    loop {
+        // Runs of plain text between escapes are copied whole.
+        let at = first_special(rest.as_bytes());
+        let (plain, escape) = rest.split_at_checked(at)?;
+        out.push_str(plain);
+        match escape.as_bytes().first() {
+            None => return Some(()),
+            Some(b'\\') => {}
+            Some(_) => return None, // a bare quote or a control character
         }
-        out.push_str(before);
         let (decoded, used) = match escape.as_bytes().get(1)? {
             b'"' => ('"', 2),
             b'\\' => ('\\', 2),
@@ -559,7 +562,6 @@ fn unescape(out: &mut String, inner: &str) -> Option<()> {
         out.push(decoded);
         rest = escape.get(used..)?;
     }
-    plain(rest).then(|| out.push_str(rest))
 }
 
 /// Four hex digits as a number.

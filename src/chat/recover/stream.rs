@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 /// One unit the decoder hands on.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Frame<'a> {
-    /// The data of one event.
-    Data(&'a str),
+    /// The data of one event, as sent (its UTF-8 not yet checked).
+    Data(&'a [u8]),
     /// An error sent instead of data: `event: error`, or llama.cpp's old `error: {…}` line.
     Error(&'a str),
 }
@@ -58,11 +58,9 @@ impl SseDecoder {
                 {
                     let value = value.strip_prefix(b" ").unwrap_or(value);
                     let value = value.strip_suffix(b"\r").unwrap_or(value);
-                    if let Ok(text) = std::str::from_utf8(value) {
-                        rest = after;
-                        sink(Frame::Data(text))?;
-                        continue;
-                    }
+                    rest = after;
+                    sink(Frame::Data(value))?;
+                    continue;
                 }
                 self.line_done(head, sink)?;
             } else {
@@ -139,17 +137,10 @@ impl SseDecoder {
         if !std::mem::take(&mut self.has_data) {
             return Ok(());
         }
-        let result = match std::str::from_utf8(&self.data) {
-            Ok(text) if error => sink(Frame::Error(text)),
-            Ok(text) => sink(Frame::Data(text)),
-            Err(_) => {
-                let text = String::from_utf8_lossy(&self.data).into_owned();
-                if error {
-                    sink(Frame::Error(&text))
-                } else {
-                    sink(Frame::Data(&text))
-                }
-            }
+        let result = if error {
+            sink(Frame::Error(&String::from_utf8_lossy(&self.data)))
+        } else {
+            sink(Frame::Data(&self.data))
         };
         self.data.clear();
         result
@@ -213,19 +204,13 @@ impl Assembler {
     ) -> Result<()> {
         match frame {
             Frame::Error(text) => Err(error_body::error_in_success(200, text.trim().as_bytes())),
-            Frame::Data(data) => self.data(data, events),
+            Frame::Data(data) => self.data_bytes(data, events),
         }
     }
 
-    fn data(&mut self, data: &str, events: &mut VecDeque<StreamEvent>) -> Result<()> {
-        let data = data.trim();
-        if data.is_empty() {
-            return Ok(());
-        }
-        if data == "[DONE]" {
-            self.done = true;
-            return Ok(());
-        }
+    /// One event's data: through the template if it fits (only the new piece's
+    /// UTF-8 is checked then), else read in full.
+    fn data_bytes(&mut self, data: &[u8], events: &mut VecDeque<StreamEvent>) -> Result<()> {
         #[cfg(test)]
         let quick = !self.no_template;
         #[cfg(not(test))]
@@ -243,6 +228,21 @@ impl Assembler {
                     self.call_part(index, 0, None, None, Some(arguments));
                 }
             }
+            return Ok(());
+        }
+        match std::str::from_utf8(data) {
+            Ok(text) => self.data(text, events),
+            Err(_) => self.data(&String::from_utf8_lossy(data), events),
+        }
+    }
+
+    fn data(&mut self, data: &str, events: &mut VecDeque<StreamEvent>) -> Result<()> {
+        let data = data.trim();
+        if data.is_empty() {
+            return Ok(());
+        }
+        if data == "[DONE]" {
+            self.done = true;
             return Ok(());
         }
         match super::raw::read(data) {
@@ -430,7 +430,23 @@ impl Assembler {
 
     /// The end of the stream: the response, or why there is none. Live events
     /// for what was held back, the calls, the usage and the response go to `events`.
-    pub(crate) fn finish(mut self, events: &mut VecDeque<StreamEvent>) -> Result<ChatResponse> {
+    pub(crate) fn finish(self, events: &mut VecDeque<StreamEvent>) -> Result<ChatResponse> {
+        let (response, live) = self.response()?;
+        if let Some(live) = live {
+            live.finish(response.clone(), events);
+        }
+        Ok(response)
+    }
+
+    /// The end of a live stream: what [`finish`](Self::finish) gives, the response
+    /// moved into the last event rather than copied.
+    pub(crate) fn finish_live(self, events: &mut VecDeque<StreamEvent>) -> Result<()> {
+        let (response, live) = self.response()?;
+        live.unwrap_or_default().finish(response, events);
+        Ok(())
+    }
+
+    fn response(mut self) -> Result<(ChatResponse, Option<Live>)> {
         if self.chunks == 0 {
             return Err(Error::InvalidResponse {
                 reason: "the stream has no chunks".to_owned(),
@@ -451,11 +467,7 @@ impl Assembler {
             calls: self.slots.into_iter().map(|s| s.call).collect(),
             function_call: self.legacy,
         };
-        let response = content::finish(draft, self.meta, ending)?;
-        if let Some(live) = self.live {
-            live.finish(&response, events);
-        }
-        Ok(response)
+        Ok((content::finish(draft, self.meta, ending)?, self.live))
     }
 }
 
@@ -567,9 +579,9 @@ impl Template {
     }
 
     /// `data` read through the template, if it differs from it in the piece alone.
-    fn read<'d>(&self, data: &'d str) -> Option<Hit<'d>> {
+    fn read<'d>(&self, data: &'d [u8]) -> Option<Hit<'d>> {
         let piece = self.piece?;
-        let (old, new) = (self.text.as_bytes(), data.as_bytes());
+        let (old, new) = (self.text.as_bytes(), data);
         let tail = old.get(self.close..)?;
         let close = new.len().checked_sub(tail.len())?;
         if close <= self.open
@@ -578,14 +590,16 @@ impl Template {
         {
             return None;
         }
+        // The rest is the template's bytes, so only the piece's UTF-8 needs checking.
+        let quoted = std::str::from_utf8(new.get(self.open..=close)?).ok()?;
         match piece {
             Piece::Arguments(index) => {
-                (scan::string_end(data, self.open)? == close + 1).then_some(())?;
-                Some(Hit::Arguments(index, RawJson(data.get(self.open..=close)?)))
+                (scan::string_end(quoted, 0)? == quoted.len()).then_some(())?;
+                Some(Hit::Arguments(index, RawJson(quoted)))
             }
             _ => {
-                let (text, end) = scan::string_at(data, self.open)?;
-                (end == close + 1).then_some(Hit::Text(piece, text))
+                let (text, end) = scan::string_at(quoted, 0)?;
+                (end == quoted.len()).then_some(Hit::Text(piece, text))
             }
         }
     }
@@ -631,7 +645,7 @@ fn with_body(error: Error, body: &[u8]) -> Error {
 }
 
 /// The events for a whole response: what a stream of it would yield.
-pub(crate) fn events_of(response: &ChatResponse, events: &mut VecDeque<StreamEvent>) {
+pub(crate) fn events_of(response: ChatResponse, events: &mut VecDeque<StreamEvent>) {
     Live::default().finish(response, events);
 }
 
@@ -760,7 +774,7 @@ impl Live {
     }
 
     /// What the final response has beyond what was shown, then its calls, usage and itself.
-    fn finish(mut self, response: &ChatResponse, events: &mut VecDeque<StreamEvent>) {
+    fn finish(mut self, response: ChatResponse, events: &mut VecDeque<StreamEvent>) {
         if let Some(reasoning) = &response.message.reasoning
             && let Some(rest) = reasoning.strip_prefix(self.shown_reasoning.as_str())
         {
@@ -779,7 +793,7 @@ impl Live {
         if let Some(usage) = response.usage {
             events.push_back(StreamEvent::Usage(usage));
         }
-        events.push_back(StreamEvent::Done(Box::new(response.clone())));
+        events.push_back(StreamEvent::Done(Box::new(response)));
     }
 }
 

@@ -428,7 +428,7 @@ fn frames(body: &[u8], width: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut sink = |f: Frame<'_>| {
         out.push(match f {
-            Frame::Data(d) => format!("data {d}"),
+            Frame::Data(d) => format!("data {}", String::from_utf8_lossy(d)),
             Frame::Error(e) => format!("error {e}"),
         });
         Ok(())
