@@ -625,6 +625,54 @@ async fn a_server_killed_mid_run_turns_into_tool_errors() {
     assert!(again.contains("is gone"), "{again}");
 }
 
+/// The example server behind a shell that leaves a helper holding the server's pipes.
+fn server_with_a_helper_on_its_pipes(dir: &std::path::Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "sleep 600 & echo $! > {dir}/helper; echo $$ > {dir}/server; exec {server} stdio",
+            dir = dir.display(),
+            server = example_server().display()
+        ))
+        .env("KUBECONFIG", dir.join("none"))
+        .env_remove("KUBERNETES_SERVICE_HOST");
+    cmd
+}
+
+#[tokio::test]
+async fn a_dead_server_whose_helper_holds_its_pipes_is_gone_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    // The pipes never close, so only the server's process tells that it died.
+    let client = McpClient::stdio(server_with_a_helper_on_its_pipes(dir.path()))
+        .await
+        .unwrap()
+        .call_timeout(Duration::from_secs(110));
+    let remote = client.tools().await.unwrap();
+    let server = read_pid(dir.path().join("server"));
+    let helper = read_pid(dir.path().join("helper"));
+    assert!(alive(helper));
+    std::process::Command::new("kill")
+        .args(["-9", &server.to_string()])
+        .status()
+        .unwrap();
+    wait_until_gone(&[server]).await;
+    let started = std::time::Instant::now();
+    let err = remote
+        .dispatch_value("get_kubernetes_pod_logs", a_args())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is gone"), "{err}");
+    // Seconds, not the call timeout (a wide margin: about 2 s is expected).
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(client);
+    wait_until_gone(&[helper]).await;
+}
+
 #[tokio::test]
 async fn http_concurrency_limit_answers_503_while_full() {
     let release = Arc::new(tokio::sync::Notify::new());

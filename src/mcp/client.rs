@@ -157,8 +157,8 @@ impl McpClient {
     }
 
     /// The time one remote call of the tools made from now on may take (default 120 s).
-    /// A server that died while something it started still holds its pipes sends no
-    /// end of file; this bounds the wait.
+    /// (A call to a stdio server whose process exited fails within a few seconds, even
+    /// when something the server started still holds its pipes open.)
     #[must_use]
     pub fn call_timeout(mut self, timeout: Duration) -> Self {
         self.call_timeout = timeout;
@@ -217,14 +217,20 @@ impl McpClient {
             .annotations
             .as_ref()
             .is_some_and(|a| a.read_only_hint == Some(true) || a.idempotent_hint == Some(true));
+        let child = self.group;
         let call = move |args: Value| {
             let (peer, remote, label) = (peer.clone(), remote.clone(), label.clone());
             async move {
                 let call = call_remote(&peer, &remote, &label, args, repeatable);
-                match tokio::time::timeout(timeout, call).await {
-                    Ok(answer) => answer,
-                    Err(_) => Err(format!(
-                        "the MCP server `{label}` did not answer within {timeout:?}; it may be stuck or gone"
+                tokio::select! {
+                    answer = tokio::time::timeout(timeout, call) => match answer {
+                        Ok(answer) => answer,
+                        Err(_) => Err(format!(
+                            "the MCP server `{label}` did not answer within {timeout:?}; it may be stuck or gone"
+                        )),
+                    },
+                    () = exited_a_while_ago(child) => Err(format!(
+                        "the MCP server `{label}` is gone (its process exited); this tool cannot run now"
                     )),
                 }
             }
@@ -295,6 +301,51 @@ fn end_group(group: Option<u32>) {
     }
     #[cfg(not(unix))]
     let _ = group;
+}
+
+/// How often a call to a stdio server looks whether the server's process still runs.
+const EXIT_POLL: Duration = Duration::from_millis(200);
+
+/// How long a call goes on after the server's process exited, for an answer it wrote
+/// before it died to arrive.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+/// Resolves [`EXIT_GRACE`] after process `pid` exited; never for `None` (an HTTP server).
+///
+/// The transport reports a dead stdio server when its stdout closes, but a process the
+/// server started may keep that pipe open after the server died; this catches it.
+async fn exited_a_while_ago(pid: Option<u32>) {
+    let Some(pid) = pid else {
+        return std::future::pending().await;
+    };
+    while !exited(pid) {
+        tokio::time::sleep(EXIT_POLL).await;
+    }
+    tokio::time::sleep(EXIT_GRACE).await;
+}
+
+/// Whether process `pid` has exited (a zombie, not yet reaped, has).
+fn exited(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // After the command name, in parentheses, comes the state.
+        return stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']));
+    }
+    #[cfg(unix)]
+    {
+        // No such process (a zombie still counts as one here).
+        i32::try_from(pid).is_ok_and(|pid| {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                == Err(nix::errno::Errno::ESRCH)
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        false
+    }
 }
 
 /// How long a call waits before it is sent again after its connection failed.
