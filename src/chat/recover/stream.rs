@@ -474,15 +474,19 @@ impl Assembler {
 /// The last chunk read in full, kept when the next ones may repeat it byte for byte
 /// but for one piece: its text, its reasoning, or the arguments of its one call
 /// fragment. Servers send the same `id`, `model`, `created` and layout in every
-/// chunk, so a chunk whose bytes equal the kept one's before and after that piece's
-/// string, and whose string there is well formed, reads as the kept one with the
-/// new piece, which is all it adds to the answer. Anything else is read in full.
+/// chunk, so a chunk whose bytes equal the kept one's outside that piece's string,
+/// and whose string there is well formed, reads as the kept one with the new piece,
+/// which is all it adds to the answer. Anything else is read in full.
+///
+/// vLLM sends reasoning twice in each chunk (`reasoning` and `reasoning_content`,
+/// the same text): a piece may have two strings, which must then be equal.
 #[derive(Debug, Default)]
 struct Template {
     text: String,
-    /// Where the piece's string opens and closes (its quotes) in `text`.
-    open: usize,
-    close: usize,
+    /// Where the piece's strings open and close (their quotes) in `text`, in order;
+    /// only the first `strings` are used.
+    spans: [(usize, usize); 2],
+    strings: usize,
     /// What the piece is; `None` when no chunk is kept.
     piece: Option<Piece>,
 }
@@ -496,6 +500,9 @@ enum Piece {
     Arguments(Option<u64>),
 }
 
+/// What a chunk may be kept as: its piece and where the piece's strings are.
+type Candidate = (Piece, [(usize, usize); 2], usize);
+
 /// A chunk read through the template: its new piece.
 enum Hit<'d> {
     Text(Piece, Cow<'d, str>),
@@ -504,32 +511,53 @@ enum Hit<'d> {
 
 impl Template {
     /// Whether `chunk` (read from `data`) can be kept: one choice, whose delta carries
-    /// exactly one piece, a string written straight after its key with no escapes.
-    fn candidate(chunk: &RawCompletion<'_>, data: &str) -> Option<(Piece, usize, usize)> {
+    /// exactly one piece (or the same reasoning under both names), in strings written
+    /// straight after their keys with no escapes.
+    fn candidate(chunk: &RawCompletion<'_>, data: &str) -> Option<Candidate> {
         let [choice] = chunk.choices.as_deref()? else {
             return None;
         };
         let delta = choice.delta.as_ref().filter(|_| choice.message.is_none())?;
-        let pieces = [
+        let fields = [
             delta.content.is_some(),
             delta.reasoning_content.is_some(),
             delta.reasoning.is_some(),
             delta.tool_calls.is_some(),
             delta.function_call.is_some(),
         ];
-        if pieces.iter().filter(|p| **p).count() != 1 {
-            return None;
-        }
-        let reasoning = delta
-            .reasoning_content
-            .as_ref()
-            .or(delta.reasoning.as_ref());
-        let (piece, inner, keys): (_, &str, &[&str]) = match (&delta.content, reasoning) {
-            (Some(Cow::Borrowed(text)), _) => (Piece::Text, text, &["content"]),
-            (_, Some(LenientStr(Cow::Borrowed(text)))) => {
-                (Piece::Reasoning, text, &["reasoning_content", "reasoning"])
+        fn borrowed<'a>(s: Option<&LenientStr<'a>>) -> Option<&'a str> {
+            match s {
+                Some(LenientStr(Cow::Borrowed(text))) => Some(text),
+                _ => None,
             }
-            _ => {
+        }
+        let span = |inner: &str, key: &str| string_span(data, inner, key);
+        match fields {
+            [true, false, false, false, false] => match &delta.content {
+                Some(Cow::Borrowed(text)) => {
+                    Some((Piece::Text, [span(text, "content")?, (0, 0)], 1))
+                }
+                _ => None,
+            },
+            [false, true, false, false, false] => {
+                let text = borrowed(delta.reasoning_content.as_ref())?;
+                let at = span(text, "reasoning_content")?;
+                Some((Piece::Reasoning, [at, (0, 0)], 1))
+            }
+            [false, false, true, false, false] => {
+                let text = borrowed(delta.reasoning.as_ref())?;
+                Some((Piece::Reasoning, [span(text, "reasoning")?, (0, 0)], 1))
+            }
+            [false, true, true, false, false] => {
+                let a = borrowed(delta.reasoning_content.as_ref())?;
+                let b = borrowed(delta.reasoning.as_ref())?;
+                if a != b {
+                    return None;
+                }
+                let (a, b) = (span(a, "reasoning_content")?, span(b, "reasoning")?);
+                Some((Piece::Reasoning, [a.min(b), a.max(b)], 2))
+            }
+            [false, false, false, true, false] => {
                 let [call] = delta.tool_calls.as_deref()? else {
                     return None;
                 };
@@ -542,39 +570,20 @@ impl Template {
                 }
                 let quoted = function.and_then(|f| f.arguments).or(call.arguments)?.get();
                 let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
-                (
-                    Piece::Arguments(call.index),
-                    inner,
-                    &["arguments", "parameters"],
-                )
+                let at = span(inner, "arguments").or_else(|| span(inner, "parameters"))?;
+                Some((Piece::Arguments(call.index), [at, (0, 0)], 1))
             }
-        };
-        let start = offset(data, inner)?;
-        let open = start.checked_sub(1)?;
-        let close = start + inner.len();
-        let bytes = data.as_bytes();
-        if bytes.get(open) != Some(&b'"') || bytes.get(close) != Some(&b'"') {
-            return None;
+            _ => None,
         }
-        // The string is the value of the piece's own key, not text deeper inside it.
-        let before = data.get(..open)?.trim_end().strip_suffix(':')?.trim_end();
-        keys.iter()
-            .any(|key| {
-                before
-                    .strip_suffix('"')
-                    .and_then(|b| b.strip_suffix(key))
-                    .is_some_and(|b| b.ends_with('"'))
-            })
-            .then_some((piece, open, close))
     }
 
     /// Keeps `data` as the template, or forgets the last one.
-    fn keep(&mut self, candidate: Option<(Piece, usize, usize)>, data: &str) {
+    fn keep(&mut self, candidate: Option<Candidate>, data: &str) {
         self.piece = None;
-        if let Some((piece, open, close)) = candidate {
+        if let Some((piece, spans, strings)) = candidate {
             self.text.clear();
             self.text.push_str(data);
-            (self.piece, self.open, self.close) = (Some(piece), open, close);
+            (self.piece, self.spans, self.strings) = (Some(piece), spans, strings);
         }
     }
 
@@ -582,16 +591,35 @@ impl Template {
     fn read<'d>(&self, data: &'d [u8]) -> Option<Hit<'d>> {
         let piece = self.piece?;
         let (old, new) = (self.text.as_bytes(), data);
-        let tail = old.get(self.close..)?;
-        let close = new.len().checked_sub(tail.len())?;
-        if close <= self.open
-            || new.get(close..)? != tail
-            || new.get(..=self.open)? != old.get(..=self.open)?
-        {
+        let spans = self.spans.get(..self.strings)?;
+        // Every string of the piece has the same new length.
+        let inner: usize = spans.iter().map(|(open, close)| close - open - 1).sum();
+        let fixed = old.len().checked_sub(inner)?;
+        let grown = new.len().checked_sub(fixed)?;
+        if grown % self.strings != 0 {
+            return None;
+        }
+        let len = grown / self.strings;
+        let (mut at_old, mut at_new, mut first) = (0, 0, None);
+        for &(open, close) in spans {
+            let same = old.get(at_old..=open)?;
+            if new.get(at_new..at_new + same.len())? != same {
+                return None;
+            }
+            at_new += same.len();
+            let string = new.get(at_new..at_new + len)?;
+            if first.is_some_and(|f| f != string) {
+                return None;
+            }
+            first.get_or_insert(string);
+            (at_old, at_new) = (close, at_new + len);
+        }
+        if new.get(at_new..)? != old.get(at_old..)? {
             return None;
         }
         // The rest is the template's bytes, so only the piece's UTF-8 needs checking.
-        let quoted = std::str::from_utf8(new.get(self.open..=close)?).ok()?;
+        let open = spans.first()?.0;
+        let quoted = std::str::from_utf8(new.get(open..=open + len + 1)?).ok()?;
         match piece {
             Piece::Arguments(index) => {
                 (scan::string_end(quoted, 0)? == quoted.len()).then_some(())?;
@@ -603,6 +631,23 @@ impl Template {
             }
         }
     }
+}
+
+/// Where the quotes of `inner`, a string's contents borrowed from `data` and the
+/// value of `key` there (not text deeper inside it), are.
+fn string_span(data: &str, inner: &str, key: &str) -> Option<(usize, usize)> {
+    let start = offset(data, inner)?;
+    let (open, close) = (start.checked_sub(1)?, start + inner.len());
+    let bytes = data.as_bytes();
+    if bytes.get(open) != Some(&b'"') || bytes.get(close) != Some(&b'"') {
+        return None;
+    }
+    let before = data.get(..open)?.trim_end().strip_suffix(':')?.trim_end();
+    before
+        .strip_suffix('"')
+        .and_then(|b| b.strip_suffix(key))
+        .is_some_and(|b| b.ends_with('"'))
+        .then_some((open, close))
 }
 
 /// Where `part`, a slice of `text`, starts in it.

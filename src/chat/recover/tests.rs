@@ -1140,3 +1140,29 @@ fn edited_chunks_read_through_the_template_as_a_full_read_reads_them() {
         "{cases} streams, {hits} template reads"
     );
 }
+
+#[test]
+fn reasoning_sent_under_both_names_is_read_through_the_template_only_when_both_agree() {
+    let chunk = |a: &str, b: &str| {
+        format!(
+            "data: {{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"reasoning\":\"{a}\",\"reasoning_content\":\"{b}\"}},\"logprobs\":null,\"finish_reason\":null}}]}}\n\n"
+        )
+    };
+    let body = [
+        chunk("The pod ", "The pod "),
+        chunk("was ", "was "),
+        chunk("OOM", "oom"), // the copies differ: read in full
+        chunk("-killed", "-killed"),
+        chunk("", ""),
+        chunk("\\n", "\\n"),
+        "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Raise the limit.\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    let (quick, hits) = fold(&body, true);
+    assert_eq!(quick, fold(&body, false).0);
+    assert_eq!(
+        hits, 3,
+        "every agreeing chunk that follows one read in full"
+    );
+    assert!(quick.contains("The pod was oom-killed\\n"), "{quick}");
+}
