@@ -539,18 +539,43 @@ async fn wait_until_gone(pids: &[i32]) {
     panic!("still running after 20 s: {pids:?}");
 }
 
-/// The example server behind a shell that records its pid and starts a grandchild.
+/// The example server behind a shell that records its pid and starts a grandchild
+/// whose standard streams are closed.
 fn wrapped_server(dir: &std::path::Path) -> tokio::process::Command {
+    server_behind_shell(dir, "sleep 600 <&- >&- 2>&-", "grandchild")
+}
+
+/// The example server behind a shell that first starts `helper` in the background,
+/// its pid in `dir/{name}` and the server's in `dir/server`.
+fn server_behind_shell(dir: &std::path::Path, helper: &str, name: &str) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c")
         .arg(format!(
-            "sleep 600 <&- >&- 2>&- & echo $! > {dir}/grandchild; echo $$ > {dir}/server; exec {server} stdio",
+            "{helper} & echo $! > {dir}/{name}; echo $$ > {dir}/server; exec {server} stdio",
             dir = dir.display(),
             server = example_server().display()
         ))
         .env("KUBECONFIG", dir.join("none"))
         .env_remove("KUBERNETES_SERVICE_HOST");
     cmd
+}
+
+/// Kills `pid` at once and waits until it is gone.
+async fn kill_now(pid: i32) {
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    wait_until_gone(&[pid]).await;
+}
+
+/// The error text of a call of `tool` that must fail.
+async fn call_error(remote: &ToolRegistry, tool: &str) -> String {
+    remote
+        .dispatch_value(tool, a_args())
+        .await
+        .unwrap_err()
+        .to_string()
 }
 
 fn read_pid(path: std::path::PathBuf) -> i32 {
@@ -604,39 +629,17 @@ async fn a_server_killed_mid_run_turns_into_tool_errors() {
     let dir = tempfile::tempdir().unwrap();
     let client = McpClient::stdio(wrapped_server(dir.path())).await.unwrap();
     let remote = client.tools().await.unwrap();
-    let server = read_pid(dir.path().join("server"));
-    std::process::Command::new("kill")
-        .args(["-9", &server.to_string()])
-        .status()
-        .unwrap();
-    wait_until_gone(&[server]).await;
-    let err = remote
-        .dispatch_value("get_kubernetes_pod_logs", a_args())
-        .await
-        .unwrap_err()
-        .to_string();
+    kill_now(read_pid(dir.path().join("server"))).await;
+    let err = call_error(&remote, "get_kubernetes_pod_logs").await;
     assert!(err.contains("is gone"), "{err}");
     // The registry still answers (every call the same way), and the agent would go on.
-    let again = remote
-        .dispatch_value("get_kubernetes_pod_cpu_data", a_args())
-        .await
-        .unwrap_err()
-        .to_string();
+    let again = call_error(&remote, "get_kubernetes_pod_cpu_data").await;
     assert!(again.contains("is gone"), "{again}");
 }
 
 /// The example server behind a shell that leaves a helper holding the server's pipes.
 fn server_with_a_helper_on_its_pipes(dir: &std::path::Path) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg(format!(
-            "sleep 600 & echo $! > {dir}/helper; echo $$ > {dir}/server; exec {server} stdio",
-            dir = dir.display(),
-            server = example_server().display()
-        ))
-        .env("KUBECONFIG", dir.join("none"))
-        .env_remove("KUBERNETES_SERVICE_HOST");
-    cmd
+    server_behind_shell(dir, "sleep 600", "helper")
 }
 
 #[tokio::test]
@@ -648,20 +651,11 @@ async fn a_dead_server_whose_helper_holds_its_pipes_is_gone_within_seconds() {
         .unwrap()
         .call_timeout(Duration::from_secs(110));
     let remote = client.tools().await.unwrap();
-    let server = read_pid(dir.path().join("server"));
     let helper = read_pid(dir.path().join("helper"));
     assert!(alive(helper));
-    std::process::Command::new("kill")
-        .args(["-9", &server.to_string()])
-        .status()
-        .unwrap();
-    wait_until_gone(&[server]).await;
+    kill_now(read_pid(dir.path().join("server"))).await;
     let started = std::time::Instant::now();
-    let err = remote
-        .dispatch_value("get_kubernetes_pod_logs", a_args())
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = call_error(&remote, "get_kubernetes_pod_logs").await;
     assert!(err.contains("is gone"), "{err}");
     // Seconds, not the call timeout (a wide margin: about 2 s is expected).
     assert!(

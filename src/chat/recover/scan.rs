@@ -630,32 +630,19 @@ fn scanned_json(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::super::raw::RawCompletion;
+    use super::super::tests::{fixture_files, xorshift};
     use super::completion;
 
     /// Every whole body and every stream event the fixtures hold.
     fn corpus() -> Vec<String> {
         let mut out = Vec::new();
-        for dir in [
-            "tests/fixtures/llm",
-            "tests/fixtures/live",
-            "tests/fixtures/seed",
-        ] {
-            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-            let mut paths: Vec<_> = std::fs::read_dir(&dir)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-            paths.sort();
-            for path in paths {
-                let name = path.file_name().unwrap().to_string_lossy().into_owned();
-                let text = std::fs::read_to_string(&path).unwrap();
-                if name.ends_with(".json") {
-                    out.push(text);
-                } else if name.ends_with(".sse") || name.ends_with(".txt") {
-                    for line in text.lines() {
-                        if let Some(data) = line.strip_prefix("data:") {
-                            out.push(data.trim().to_owned());
-                        }
+        for (name, text) in fixture_files() {
+            if name.ends_with(".json") {
+                out.push(text);
+            } else if name.ends_with(".sse") || name.ends_with(".txt") {
+                for line in text.lines() {
+                    if let Some(data) = line.strip_prefix("data:") {
+                        out.push(data.trim().to_owned());
                     }
                 }
             }
@@ -746,13 +733,7 @@ mod tests {
     #[test]
     fn mutated_fixtures_never_read_differently() {
         const BYTES: &[u8] = b"\"\\{}[],:0-.eEnu \x01a";
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let (mut read, mut tried, mut json) = (0, 0, 0);
         for text in corpus().iter().filter(|t| t.len() < 4000) {
             for _ in 0..200 {
@@ -815,13 +796,7 @@ mod tests {
             "\\",
             "\\u0000",
         ];
-        let mut seed = 0x1234_5678_9abc_def1_u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x1234_5678_9abc_def1);
         let (mut ours, mut total) = (0, 0);
         for _ in 0..20_000 {
             let mut inner = String::new();

@@ -986,8 +986,8 @@ fn argument_fragments_are_a_strings_contents_or_other_jsons_text() {
     assert_eq!(read(r#"""#), ">", "not JSON: nothing added, no panic");
 }
 
-/// Every event stream the fixtures hold, as bodies.
-fn fixture_streams() -> Vec<(String, String)> {
+/// Every fixture file of `tests/fixtures/{llm,live,seed}`: its name and text, in order.
+pub(super) fn fixture_files() -> Vec<(String, String)> {
     let mut out = Vec::new();
     for dir in [
         "tests/fixtures/llm",
@@ -1002,13 +1002,30 @@ fn fixture_streams() -> Vec<(String, String)> {
         paths.sort();
         for path in paths {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            let text = std::fs::read_to_string(&path).unwrap();
-            if name.ends_with(".sse") || (name.ends_with(".txt") && text.contains("data:")) {
-                out.push((name, text));
-            }
+            out.push((name, std::fs::read_to_string(&path).unwrap()));
         }
     }
     out
+}
+
+/// A small deterministic random source (xorshift) for the edit tests.
+pub(super) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
+/// Every event stream the fixtures hold, as bodies.
+fn fixture_streams() -> Vec<(String, String)> {
+    fixture_files()
+        .into_iter()
+        .filter(|(name, text)| {
+            name.ends_with(".sse") || (name.ends_with(".txt") && text.contains("data:"))
+        })
+        .collect()
 }
 
 /// A body folded live, with or without the template; ids the reader made are blanked.
@@ -1068,13 +1085,7 @@ fn chunks_read_through_the_template_give_what_a_full_read_gives() {
 
 #[test]
 fn edited_chunks_read_through_the_template_as_a_full_read_reads_them() {
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     let edits = [
         "\"",
         "\\",
@@ -1102,11 +1113,11 @@ fn edited_chunks_read_through_the_template_as_a_full_read_reads_them() {
             let mut edited = String::new();
             for line in &lines {
                 let mut line = (*line).to_owned();
-                if line.starts_with("data:") && next() % 3 == 0 {
+                if line.starts_with("data:") && next().is_multiple_of(3) {
                     let edit = edits[(next() % edits.len() as u64) as usize];
                     // Mostly inside the piece: near the end of the line's first string after `":"`.
                     let at = match line.rfind("\":\"") {
-                        Some(at) if next() % 4 != 0 => at + 3 + (next() % 4) as usize,
+                        Some(at) if !next().is_multiple_of(4) => at + 3 + (next() % 4) as usize,
                         _ => (next() % line.len() as u64) as usize,
                     };
                     let at = (0..=at.min(line.len()))
@@ -1116,7 +1127,7 @@ fn edited_chunks_read_through_the_template_as_a_full_read_reads_them() {
                     if edit.len() == 1
                         && at < line.len()
                         && line.is_char_boundary(at + 1)
-                        && next() % 2 == 0
+                        && next().is_multiple_of(2)
                     {
                         line.replace_range(at..=at, edit); // same length: the positions still line up
                     } else {
