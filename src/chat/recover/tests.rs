@@ -1177,3 +1177,119 @@ fn reasoning_sent_under_both_names_is_read_through_the_template_only_when_both_a
     );
     assert!(quick.contains("The pod was oom-killed\\n"), "{quick}");
 }
+
+#[test]
+fn generated_streams_read_the_same_through_the_template() {
+    let mut next = xorshift(0x6a09_e667_f3bc_c908);
+    // Pieces as they appear inside a JSON string, escapes included.
+    let pieces = [
+        "The pod",
+        " was",
+        " OOM",
+        "-killed",
+        "\\n",
+        "\\\"",
+        "\\\\",
+        "\\u00e9",
+        "\\ud83d\\ude00",
+        "é",
+        "😀",
+        "<",
+        "[",
+        "{",
+        "}",
+        "\\t",
+        "",
+        " ",
+        "\\/",
+        "1Gi",
+        "</think>",
+        "<think>",
+    ];
+    let arg_pieces = [
+        "{\\\"",
+        "namespace",
+        "\\\": \\\"",
+        "prod",
+        "\\\", \\\"pod_name",
+        "\\\": \\\"web-1",
+        "\\\"}",
+        "\\u0041",
+        "",
+        " ",
+    ];
+    // How each server wraps a delta: before it and after it.
+    let styles: [(&str, &str); 5] = [
+        (
+            "{\"choices\":[{\"finish_reason\":null,\"index\":0,\"delta\":",
+            "}],\"created\":1764001200,\"id\":\"chatcmpl-a\",\"model\":\"qwen3-4b\",\"system_fingerprint\":\"b1\",\"object\":\"chat.completion.chunk\"}",
+        ),
+        (
+            "{\"id\":\"chatcmpl-b\",\"object\":\"chat.completion.chunk\",\"created\":1764001200,\"model\":\"Qwen/Qwen3-8B\",\"choices\":[{\"index\":0,\"delta\":",
+            ",\"logprobs\":null,\"finish_reason\":null}]}",
+        ),
+        (
+            "{\"id\":\"chatcmpl-c\",\"object\":\"chat.completion.chunk\",\"created\":1764001200,\"model\":\"llama3.2\",\"system_fingerprint\":\"fp_ollama\",\"choices\":[{\"index\":0,\"delta\":",
+            ",\"finish_reason\":null}]}",
+        ),
+        (
+            "{ \"id\": \"x\", \"choices\": [ { \"index\": 0, \"delta\": ",
+            " } ] }",
+        ),
+        (
+            "{\"id\":\"chatcmpl-d\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt\",\"choices\":[{\"index\":0,\"delta\":",
+            ",\"finish_reason\":null}],\"obfuscation\":\"OBF\"}",
+        ),
+    ];
+    let mut hits = 0;
+    for round in 0..300 {
+        let (before, after) = styles[round % styles.len()];
+        let pick = |next: &mut dyn FnMut() -> u64, from: &[&str]| {
+            let mut s = String::new();
+            for _ in 0..=(next() % 3) {
+                s.push_str(from[(next() % from.len() as u64) as usize]);
+            }
+            s
+        };
+        let mut body = String::new();
+        let mut event = |delta: String, next: &mut dyn FnMut() -> u64| {
+            let after = after.replace("OBF", &format!("{:x}", next() % 4096));
+            body.push_str(&format!("data: {before}{delta}{after}\n\n"));
+        };
+        event(
+            "{\"role\":\"assistant\",\"content\":\"\"}".into(),
+            &mut next,
+        );
+        for _ in 0..(next() % 12) {
+            let text = pick(&mut next, &pieces);
+            let delta = match next() % 4 {
+                0 => format!("{{\"reasoning_content\":\"{text}\"}}"),
+                1 => format!("{{\"reasoning\":\"{text}\",\"reasoning_content\":\"{text}\"}}"),
+                _ => format!("{{\"content\":\"{text}\"}}"),
+            };
+            event(delta, &mut next);
+        }
+        for call in 0..(next() % 3) {
+            event(
+                format!(
+                    "{{\"tool_calls\":[{{\"index\":{call},\"id\":\"call_{call}\",\"type\":\"function\",\"function\":{{\"name\":\"get_kubernetes_pod_logs\",\"arguments\":\"\"}}}}]}}"
+                ),
+                &mut next,
+            );
+            for _ in 0..(next() % 8) {
+                let args = pick(&mut next, &arg_pieces);
+                event(
+                    format!(
+                        "{{\"tool_calls\":[{{\"index\":{call},\"function\":{{\"arguments\":\"{args}\"}}}}]}}"
+                    ),
+                    &mut next,
+                );
+            }
+        }
+        body.push_str("data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+        let (quick, n) = fold(&body, true);
+        assert_eq!(quick, fold(&body, false).0, "round {round}:\n{body}");
+        hits += n;
+    }
+    assert!(hits > 500, "{hits} chunks read through the template");
+}
