@@ -32,17 +32,13 @@ fn message(out: &mut Vec<u8>, m: &Message, tool_name: bool, empty: AssistantCont
             string(out, content);
         }
         Message::Assistant(a) => {
-            match a.content.as_deref().filter(|c| !c.trim().is_empty()) {
-                Some(c) => {
+            match a.wire_content(empty) {
+                Some(Some(c)) => {
                     out.extend_from_slice(b",\"content\":");
                     string(out, c);
                 }
-                None if a.tool_calls.is_empty() => out.extend_from_slice(b",\"content\":\"\""),
-                None => match empty {
-                    AssistantContent::EmptyString => out.extend_from_slice(b",\"content\":\"\""),
-                    AssistantContent::Null => out.extend_from_slice(b",\"content\":null"),
-                    AssistantContent::Omitted => {}
-                },
+                Some(None) => out.extend_from_slice(b",\"content\":null"),
+                None => {}
             }
             if !a.tool_calls.is_empty() {
                 out.extend_from_slice(b",\"tool_calls\":[");
@@ -69,20 +65,14 @@ fn message(out: &mut Vec<u8>, m: &Message, tool_name: bool, empty: AssistantCont
     out.push(b'}');
 }
 
-/// Appends a call as `ToolCall`'s `Serialize` does: arguments that are not one
-/// JSON value are sent as `{}`.
+/// Appends a call as `ToolCall`'s `Serialize` does.
 fn tool_call(out: &mut Vec<u8>, call: &ToolCall) {
     out.extend_from_slice(b"{\"id\":");
     string(out, &call.id);
     out.extend_from_slice(b",\"type\":\"function\",\"function\":{\"name\":");
     string(out, &call.function.name);
     out.extend_from_slice(b",\"arguments\":");
-    let args = &call.function.arguments;
-    if scan::is_json(args.trim()) {
-        string(out, args);
-    } else {
-        out.extend_from_slice(b"\"{}\"");
-    }
+    string(out, call.function.wire_arguments());
     out.extend_from_slice(b"}}");
 }
 

@@ -45,6 +45,21 @@ pub struct AssistantMessage {
 }
 
 impl AssistantMessage {
+    /// The `content` this turn is sent with: text, `Some(None)` for `null`, `None`
+    /// for no key (`empty` says which, for a turn that carries only tool calls).
+    pub(crate) fn wire_content(&self, empty: AssistantContent) -> Option<Option<&str>> {
+        match self.content.as_deref().filter(|c| !c.trim().is_empty()) {
+            Some(c) => Some(Some(c)),
+            // A text-less turn without calls still needs a content key.
+            None if self.tool_calls.is_empty() => Some(Some("")),
+            None => match empty {
+                AssistantContent::EmptyString => Some(Some("")),
+                AssistantContent::Null => Some(None),
+                AssistantContent::Omitted => None,
+            },
+        }
+    }
+
     /// A text-only assistant message.
     #[must_use]
     pub fn text(content: impl Into<String>) -> Self {
@@ -179,16 +194,10 @@ impl Serialize for WireMessage<'_> {
                 map.serialize_entry("content", content)?;
             }
             Message::Assistant(a) => {
-                let text = a.content.as_deref().filter(|c| !c.trim().is_empty());
-                match text {
-                    Some(c) => map.serialize_entry("content", c)?,
-                    // A text-less turn without calls still needs a content key.
-                    None if a.tool_calls.is_empty() => map.serialize_entry("content", "")?,
-                    None => match self.empty {
-                        AssistantContent::EmptyString => map.serialize_entry("content", "")?,
-                        AssistantContent::Null => map.serialize_entry("content", &())?,
-                        AssistantContent::Omitted => {}
-                    },
+                match a.wire_content(self.empty) {
+                    Some(Some(c)) => map.serialize_entry("content", c)?,
+                    Some(None) => map.serialize_entry("content", &())?,
+                    None => {}
                 }
                 if !a.tool_calls.is_empty() {
                     map.serialize_entry("tool_calls", &a.tool_calls)?;
@@ -262,18 +271,9 @@ struct WireFunction<'a>(&'a FunctionCall);
 
 impl Serialize for WireFunction<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let args = self.0.arguments.trim();
-        let valid = !args.is_empty() && serde_json::from_str::<serde::de::IgnoredAny>(args).is_ok();
         let mut map = serializer.serialize_map(Some(2))?;
         map.serialize_entry("name", &self.0.name)?;
-        map.serialize_entry(
-            "arguments",
-            if valid {
-                self.0.arguments.as_str()
-            } else {
-                "{}"
-            },
-        )?;
+        map.serialize_entry("arguments", self.0.wire_arguments())?;
         map.end()
     }
 }
@@ -286,6 +286,17 @@ pub struct FunctionCall {
     pub name: String,
     /// The arguments, as JSON text; always sent as a string.
     pub arguments: String,
+}
+
+impl FunctionCall {
+    /// The arguments as sent back: their text when it is one JSON value, else `{}`.
+    pub(crate) fn wire_arguments(&self) -> &str {
+        if super::recover::scan::is_json(self.arguments.trim()) {
+            &self.arguments
+        } else {
+            "{}"
+        }
+    }
 }
 
 /// Token counts of one response, or summed over a run.

@@ -17,24 +17,15 @@ use super::raw::{
 
 /// Reads `text` as a completion or chunk, or `None` to leave it to serde_json.
 pub(crate) fn completion(text: &str) -> Option<RawCompletion<'_>> {
-    let mut s = Scanner {
-        text,
-        at: 0,
-        depth: 0,
-    };
+    let mut s = Scanner::new(text, 0);
     let raw = s.completion()?;
-    s.ws();
-    (s.at == text.len()).then_some(raw)
+    s.at_end().then_some(raw)
 }
 
 /// The string whose opening quote is at `open` in `text`: its value (borrowed when it
 /// has no escapes) and where it ends, just past its closing quote.
 pub(crate) fn string_at(text: &str, open: usize) -> Option<(Cow<'_, str>, usize)> {
-    let mut s = Scanner {
-        text,
-        at: open,
-        depth: 0,
-    };
+    let mut s = Scanner::new(text, open);
     let value = s.string()?;
     Some((value, s.at))
 }
@@ -45,11 +36,7 @@ pub(crate) fn string_end(text: &str, open: usize) -> Option<usize> {
     if text.as_bytes().get(open) != Some(&b'"') {
         return None;
     }
-    let mut s = Scanner {
-        text,
-        at: open + 1,
-        depth: 0,
-    };
+    let mut s = Scanner::new(text, open + 1);
     s.string_tail()?;
     Some(s.at)
 }
@@ -80,6 +67,16 @@ impl Seen {
 }
 
 impl<'a> Scanner<'a> {
+    fn new(text: &'a str, at: usize) -> Self {
+        Self { text, at, depth: 0 }
+    }
+
+    /// Whether only whitespace is left.
+    fn at_end(&mut self) -> bool {
+        self.ws();
+        self.at == self.text.len()
+    }
+
     fn bytes(&self) -> &'a [u8] {
         self.text.as_bytes()
     }
@@ -616,15 +613,8 @@ pub(crate) fn is_json(text: &str) -> bool {
 
 /// Whether the scan reads `text` as one JSON value (`false` also when it gives up).
 fn scanned_json(text: &str) -> bool {
-    let mut s = Scanner {
-        text,
-        at: 0,
-        depth: 0,
-    };
-    s.skip().is_some() && {
-        s.ws();
-        s.at == text.len()
-    }
+    let mut s = Scanner::new(text, 0);
+    s.skip().is_some() && s.at_end()
 }
 
 #[cfg(test)]
